@@ -1,0 +1,3 @@
+"""selfimprove: small transformers that teach themselves harder problems, round by round."""
+
+__version__ = "0.1.0"
