@@ -1,0 +1,144 @@
+"""Crash-safe file writes shared by every module that touches a run directory.
+
+A run can be killed at any instant (Ctrl-C, OOM, a preempted node), and a rerun resumes from the
+files it finds, so no reader may ever see half a file:
+
+* whole files are written to a temporary name in the same folder, fsynced, then renamed with
+  ``os.replace`` (atomic on POSIX when source and target share a filesystem, which the same
+  folder guarantees);
+* append-only logs (``metrics.jsonl``) get one ``json`` line per call, fsynced; a kill can at
+  worst tear the *last* line, which ``read_jsonl`` skips and the next ``append_jsonl`` trims.
+
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "log.jsonl"
+>>> append_jsonl(p, {"round": 0}); append_jsonl(p, {"round": 1})
+>>> read_jsonl(p)
+[{'round': 0}, {'round': 1}]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_jsonl"]
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see either the old file or the whole new one.
+
+    The parent folder is created if needed. On any error the temporary file is removed and the
+    previous content of ``path`` (if any) is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder as the target: a rename across filesystems would not be atomic. The dot prefix
+    # keeps a leftover (only possible after a hard kill) out of globs such as ``round_*``.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """``atomic_write_bytes`` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def append_jsonl(path: Path | str, obj: Any) -> None:
+    """Append ``obj`` as one JSON line to ``path`` and fsync it.
+
+    If an earlier writer was killed mid-line, that torn tail is cut off first; otherwise the new
+    record would be glued onto the fragment and both would be lost.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(obj, separators=(", ", ": ")) + "\n").encode("utf-8")
+    with open(path, "a+b") as f:
+        _trim_torn_tail(f)
+        f.write(line)  # one write call: a kill leaves at most this one line torn
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path | str) -> list[Any]:
+    """Read every JSON line of ``path``; a torn (unparseable, unterminated) last line is skipped.
+
+    Blank lines are ignored. A broken line anywhere else is real corruption, not a kill, and
+    raises ``ValueError`` naming the file and line.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    # A file that ends with "\n" splits into [..., b""]; anything else in the last slot was
+    # written without its newline, i.e. possibly torn.
+    terminated, tail = lines[:-1], lines[-1]
+    out: list[Any] = []
+    for number, chunk in enumerate(terminated, start=1):
+        if chunk.strip():
+            try:
+                out.append(json.loads(chunk))
+            except ValueError as err:
+                raise ValueError(f"{path}:{number}: not a JSON line ({err})") from None
+    if tail.strip():
+        try:
+            out.append(json.loads(tail))
+        except ValueError:
+            pass  # torn by a kill mid-append; the record was never complete
+    return out
+
+
+def _trim_torn_tail(f: Any) -> None:
+    """Make an append-mode binary file end in a newline before the next record is appended.
+
+    An unterminated last line that parses as JSON (a hand-edited file) is kept and terminated,
+    matching what ``read_jsonl`` returns; one that does not parse is a torn write and is cut.
+    """
+    size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    f.seek(size - 1)
+    if f.read(1) == b"\n":
+        return
+    # Scan backwards in blocks: torn lines are short, so this reads one block in practice.
+    pos, block, fragment = size, 1 << 16, b""
+    start = 0
+    while pos > 0:
+        start = max(0, pos - block)
+        f.seek(start)
+        fragment = f.read(pos - start) + fragment
+        cut = fragment.rfind(b"\n")
+        if cut >= 0:
+            start, fragment = start + cut + 1, fragment[cut + 1 :]
+            break
+        pos = start
+    try:
+        json.loads(fragment)
+    except ValueError:
+        f.truncate(start)
+        return
+    f.write(b"\n")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable across power loss; skipped where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the rename itself is still atomic
+    finally:
+        os.close(fd)
