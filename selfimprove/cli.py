@@ -1,0 +1,118 @@
+"""The ``selfimprove`` command. Every subcommand is one function that makes one library call.
+
+    $ selfimprove tasks
+    $ selfimprove sample reverse_addition --difficulty 3 --n 2 --seed 0
+    $ selfimprove solve multiplication 9172*9431=
+    17442+067801(132331)+0075180(1398490)+00091720=13976630
+    $ selfimprove verify maze '1>3#1:2-2:1,3-3:2=' '1>2>3'
+    correct
+
+Exit status: 0 success, 1 ``verify`` found the answer wrong, 2 bad input (one ``error:`` line
+on stderr, no traceback). To add a subcommand, write ``cmd_<name>(args) -> int`` and one
+``add_parser`` block in ``build_parser``; error handling is shared in ``main``. Imports of heavy
+modules (torch) belong inside the subcommand functions, so the task subcommands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+from selfimprove.tasks.base import Difficulty, TaskError, get_task, parse_difficulty, task_names
+
+# Errors that mean "the user asked for something impossible": reported in one line, exit 2.
+USER_ERRORS: tuple[type[Exception], ...] = (TaskError,)
+
+# A small, readable example per difficulty axis for `selfimprove tasks`.
+EXAMPLE_SIZE = {"digits": 3, "length": 5, "digits_a": 3, "digits_b": 2, "hops": 3, "nodes": 6}
+
+
+def example_difficulty(axes: tuple[str, ...]) -> Difficulty:
+    sizes = tuple(EXAMPLE_SIZE.get(axis, 3) for axis in axes)
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """One line per task: name, difficulty axes, an example prompt and its answer."""
+    for name in task_names():
+        task = get_task(name)
+        problem = task.sample(example_difficulty(task.axes), random.Random(0))
+        axes = ",".join(task.axes)
+        print(f"{name:<17} {axes:<18} {task.prompt(problem)} -> {task.solve(problem)}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """``--n`` random problems of one difficulty as ``prompt<TAB>answer``; same seed, same lines."""
+    task = get_task(args.task)
+    difficulty = task.check_difficulty(parse_difficulty(args.difficulty))
+    rng = random.Random(args.seed)
+    for _ in range(args.n):
+        problem = task.sample(difficulty, rng)
+        print(f"{task.prompt(problem)}\t{task.solve(problem)}")
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    print(task.solve(task.parse(args.prompt)))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    verdict = task.verify(task.parse(args.prompt), args.answer)
+    print("correct" if verdict.ok else f"wrong ({verdict.check}): {verdict.reason}")
+    return 0 if verdict.ok else 1
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="selfimprove", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub = commands.add_parser("tasks", help="list tasks, their difficulty axes and an example")
+    sub.set_defaults(run=cmd_tasks)
+
+    sub = commands.add_parser("sample", help="print random problems with their answers")
+    sub.add_argument("task", help="task name, see `selfimprove tasks`")
+    sub.add_argument("--difficulty", required=True, help="e.g. 12, or 5,6 for two axes")
+    sub.add_argument("--n", type=non_negative, default=5, help="number of problems (default 5)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.set_defaults(run=cmd_sample)
+
+    sub = commands.add_parser("solve", help="print the oracle answer to a prompt")
+    sub.add_argument("task")
+    sub.add_argument("prompt")
+    sub.set_defaults(run=cmd_solve)
+
+    sub = commands.add_parser("verify", help="check an answer; exit 0 if correct, 1 if not")
+    sub.add_argument("task")
+    sub.add_argument("prompt")
+    sub.add_argument("answer")
+    sub.set_defaults(run=cmd_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one subcommand and returns its exit status (argparse's own errors return 2)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except SystemExit as done:  # argparse exits on --help (0) and usage errors (2)
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+    except USER_ERRORS as err:
+        message = str(err).replace("\n", " ")  # one line, whatever the message holds
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
