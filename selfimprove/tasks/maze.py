@@ -8,8 +8,8 @@ answer is the unique path from S to E, labels joined by ``>`` (paper, Table 1)::
     answer "2>97>70>73>75>19"
 
 Labels are distinct integers in 1..99 and each is ONE token (``split`` reads ``\\d+|.``), so the
-answer above is 9 tokens: 5 labels and 4 ``>``. Difficulty is ``(hops, nodes)``: the path has
-``hops`` edges and the tree ``nodes`` nodes (example: (4, 8)).
+answer above is 11 tokens: 6 labels and 5 ``>``. Difficulty is ``(hops, nodes)``: the path has
+``hops`` edges and the tree ``nodes`` nodes (example: (5, 8)).
 
 Generation follows the paper's listing (appendix C.2.3): a spine path of ``hops`` edges from
 start to end, then each remaining node starts a random walk that steps uniformly among the placed
