@@ -93,7 +93,7 @@ def test_each_check_detects_its_own_corruption(difficulty, seed) -> None:
     for broken, answer in corruptions(TASK.solve(maze)).items():
         result = checks(maze, answer)
         expected = {c: broken != "format" and c != broken for c in CHECKS}
-        assert result == expected, (broken, answer)
+        assert result == expected == TASK.checks(maze, answer), (broken, answer)
         assert TASK.verify(maze, answer).check == broken
 
 
