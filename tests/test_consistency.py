@@ -1,0 +1,160 @@
+"""Consistency twins: oracle answers always agree, corrupted answers are caught, prompts parse."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfimprove.consistency import Twin, consistent, resplit, twins
+from selfimprove.tasks import get_task
+
+# (task, difficulties to draw from): small enough to be fast, large enough to cover edge cases.
+CASES = {
+    "reverse_addition": [1, 2, 3, 7, 20],
+    "forward_addition": [1, 2, 3, 7, 20],
+    "copy": [1, 2, 5, 30],
+    "reverse": [1, 2, 5, 30],
+    "multiplication": [(1, 1), (1, 3), (3, 1), (2, 2), (4, 3), (6, 6)],
+    "maze": [(1, 2), (1, 5), (3, 10), (9, 30), (12, 99)],
+}
+
+
+def corrupt(answer: str) -> str:
+    """Changes the last digit, the way a model's near miss would."""
+    last = answer[-1]
+    return answer[:-1] + str((int(last) + 1) % 10)
+
+
+def draw(name, index, seed):
+    task = get_task(name)
+    difficulties = CASES[name]
+    rng = random.Random(seed)
+    problem = task.sample(difficulties[index % len(difficulties)], rng)
+    return task, problem, rng
+
+
+task_names = st.sampled_from(sorted(CASES))
+
+
+@settings(max_examples=150, deadline=None)
+@given(task_names, st.integers(0, 100), st.integers(0, 2**32))
+def test_oracle_answers_agree_with_every_twin(name, index, seed):
+    task, problem, rng = draw(name, index, seed)
+    ts = twins(task, problem, rng)
+    answers = [task.solve(task.parse(t.prompt)) for t in ts]
+    assert consistent(task.solve(problem), answers, ts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(task_names, st.integers(0, 100), st.integers(0, 2**32))
+def test_twins_parse_and_keep_the_difficulty_but_change_the_prompt(name, index, seed):
+    task, problem, rng = draw(name, index, seed)
+    for twin in twins(task, problem, rng):
+        parsed = task.parse(twin.prompt)
+        assert task.prompt(parsed) == twin.prompt
+        assert twin.prompt != task.prompt(problem)
+        if name == "multiplication":  # b x a: the axes swap
+            assert task.difficulty(parsed) == task.difficulty(problem)[::-1]
+        else:
+            assert task.difficulty(parsed) == task.difficulty(problem)
+
+
+@settings(max_examples=150, deadline=None)
+@given(task_names, st.integers(0, 100), st.integers(0, 2**32))
+def test_a_corrupted_answer_is_caught_by_an_oracle_answered_twin(name, index, seed):
+    task, problem, rng = draw(name, index, seed)
+    ts = twins(task, problem, rng)
+    if not ts:  # a x a multiplication, 9 + 9: nothing to compare against
+        assert name in ("multiplication", "reverse_addition", "forward_addition")
+        return
+    answers = [task.solve(task.parse(t.prompt)) for t in ts]
+    assert not consistent(corrupt(task.solve(problem)), answers, ts)
+
+
+def test_same_seed_same_twins():
+    task = get_task("maze")
+    problem = task.sample((5, 20), random.Random(1))
+    first = [t.prompt for t in twins(task, problem, random.Random(7))]
+    assert first == [t.prompt for t in twins(task, problem, random.Random(7))]
+    assert first != [t.prompt for t in twins(task, problem, random.Random(8))]
+
+
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32))
+def test_resplit_keeps_digit_counts_and_the_sum(la, lb, seed):
+    rng = random.Random(seed)
+    a, b = rng.randint(10 ** (la - 1), 10**la - 1), rng.randint(10 ** (lb - 1), 10**lb - 1)
+    d = resplit(a, b, rng)
+    if d is None:  # only possible when no non-zero shift fits
+        assert all(len(str(a + e)) != la or len(str(b - e)) != lb or b - e < 1
+                   for e in (-1, 1))
+        return
+    assert d != 0
+    assert (len(str(a + d)), len(str(b - d))) == (la, lb)
+    assert b - d >= 10 ** (lb - 1)
+
+
+def test_addition_twins_are_swap_and_resplit():
+    task = get_task("forward_addition")
+    problem = task.parse("12+345=")
+    swap, split = twins(task, problem, random.Random(0))
+    assert swap.prompt == "345+12="
+    other = task.parse(split.prompt)
+    assert other.a + other.b == 357 and (len(str(other.a)), len(str(other.b))) == (2, 3)
+    assert [t.prompt for t in twins(task, task.parse("9+9="), random.Random(0))] == []
+    assert len(twins(task, task.parse("5+5="), random.Random(0))) == 1  # resplit only
+
+
+def test_multiplication_twin_swaps_operands_and_compares_products_only():
+    task = get_task("multiplication")
+    problem = task.parse("9172*9431=")
+    (twin,) = twins(task, problem, random.Random(0))
+    assert twin.prompt == "9431*9172="
+    original, swapped = task.solve(problem), task.solve(task.parse(twin.prompt))
+    assert original != swapped  # different chains of thought ...
+    assert twin.agrees(original, swapped)  # ... same product
+    assert not twin.agrees(original, swapped[:-1] + "9")
+    assert not twin.agrees("garbage", swapped)
+    assert twins(task, task.parse("21*21="), random.Random(0)) == []
+
+
+def test_string_twin_maps_the_answer_through_the_permutation():
+    task = get_task("reverse")
+    problem = task.parse("1000=")
+    (twin,) = twins(task, problem, random.Random(3))
+    digits = twin.prompt[:-1]
+    assert digits[0] != "0" and len(set(digits)) == 2 and digits[1:] == digits[1] * 3
+    assert twin.agrees("0001", digits[::-1])
+    assert not twin.agrees("0010", digits[::-1])
+
+
+def test_maze_twin_relabels_the_path():
+    task = get_task("maze")
+    prompt = "2>19#73:70,75-97:2,70-70:73,97,59-75:73,30,19-2:97-30:75-59:70-19:75="
+    problem = task.parse(prompt)
+    (twin,) = twins(task, problem, random.Random(0))
+    relabelled = task.parse(twin.prompt)
+    assert sorted(len(n) for _, n in relabelled.adjacency) == sorted(
+        len(n) for _, n in problem.adjacency)
+    answer = task.solve(relabelled)
+    assert twin.agrees("2>97>70>73>75>19", answer)
+    assert not twin.agrees("2>97>70>73>75", answer)
+    assert not twin.agrees("2>97>70>73>75>18", answer)  # 18 is not a node
+    assert not twin.agrees("2>97>x", answer)
+
+
+def test_consistent_needs_one_answer_per_twin_and_is_vacuous_without_twins():
+    twin = Twin("p", lambda a, b: a == b)
+    with pytest.raises(ValueError, match="1 twins but 2"):
+        consistent("1", ["1", "1"], [twin])
+    assert consistent("anything", [], [])
+
+
+def test_unknown_task_is_an_error():
+    class Fake:
+        name = "sorting"
+
+    with pytest.raises(ValueError, match="sorting"):
+        twins(Fake(), None, random.Random(0))
