@@ -127,8 +127,6 @@ def verifier_filter(
     """
     checks = _check_names(tuple(checks))
     check_fn = getattr(task, "checks", None)
-    if check_fn is None and task.name == "maze":
-        from selfimprove.tasks.maze import checks as check_fn  # a module function, not a method
     if check_fn is None:
         raise ValueError(f"task {task.name!r} has no verifier checks")
     kept, failed = [], {c: 0 for c in checks}
