@@ -1,0 +1,119 @@
+"""Self-describing checkpoints: safetensors tensors + JSON metadata, never pickle.
+
+A checkpoint is a folder (or a prefix inside one)::
+
+    <prefix>model.safetensors      weights
+    <prefix>optimizer.safetensors  AdamW moments and step counts, keyed by parameter name
+    <prefix>state.json             model config, vocabulary, step, optimizer hyperparameters, extras
+
+Every file is written to a temporary name and renamed, and ``state.json`` is written last, so a
+checkpoint whose ``state.json`` exists is complete.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from selfimprove.io import atomic_write_bytes, atomic_write_text
+from selfimprove.model import ModelConfig, Transformer
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupted or does not fit the config: a one-line user error."""
+
+
+def _paths(folder: Path, prefix: str) -> tuple[Path, Path, Path]:
+    return folder / f"{prefix}model.safetensors", folder / f"{prefix}optimizer.safetensors", folder / f"{prefix}state.json"
+
+
+def save_checkpoint(
+    folder: Path, model: Transformer, optimizer: torch.optim.Optimizer | None, meta: dict, prefix: str = ""
+) -> None:
+    """Write weights, optimizer state and ``meta`` (JSON-able: step, vocabulary, …)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights, opt_path, state_path = _paths(folder, prefix)
+    atomic_write_bytes(weights, save_tensors({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}))
+    state = {"model_config": model.cfg.to_dict(), **meta}
+    if optimizer is not None:
+        tensors, hyper = optimizer_tensors(model, optimizer)
+        atomic_write_bytes(opt_path, save_tensors(tensors))
+        state["optimizer"] = hyper
+    atomic_write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
+
+
+def optimizer_tensors(model: Transformer, optimizer: torch.optim.Optimizer) -> tuple[dict, list[dict]]:
+    """AdamW state as flat named tensors plus the param groups' hyperparameters."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    tensors = {}
+    for p, state in optimizer.state.items():
+        for key, value in state.items():
+            tensors[f"{names[id(p)]}::{key}"] = torch.as_tensor(value).detach().clone().cpu()
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    for group in hyper:
+        group["betas"] = list(group["betas"])
+    return tensors, hyper
+
+
+def read_state(folder: Path, prefix: str = "") -> dict:
+    path = _paths(folder, prefix)[2]
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path.parent} (missing {path.name})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"corrupted checkpoint file {path}: {err}; delete it to redo that step") from None
+
+
+def load_checkpoint(
+    folder: Path,
+    model: Transformer,
+    optimizer: torch.optim.Optimizer | None = None,
+    prefix: str = "",
+) -> dict:
+    """Load weights (and optimizer state) into ``model``; returns the metadata.
+
+    Refuses a checkpoint whose model config differs from ``model``'s, naming the first difference.
+    """
+    state = read_state(folder, prefix)
+    saved, wanted = state.get("model_config", {}), model.cfg.to_dict()
+    for key in wanted:
+        if saved.get(key) != wanted[key]:
+            raise CheckpointError(
+                f"checkpoint {folder} has model.{key}={saved.get(key)!r} but the config asks for {wanted[key]!r}"
+            )
+    weights, opt_path, _ = _paths(folder, prefix)
+    try:
+        tensors = load_tensors(weights.read_bytes())
+        missing = set(model.state_dict()) ^ set(tensors)
+        if missing:
+            raise CheckpointError(f"checkpoint {weights} does not match the model (tensors {sorted(missing)[:3]})")
+        model.load_state_dict(tensors)
+        if optimizer is not None and "optimizer" in state:
+            load_optimizer(model, optimizer, load_tensors(opt_path.read_bytes()), state["optimizer"])
+    except (OSError, RuntimeError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"cannot read checkpoint in {folder}: {str(err).splitlines()[0]}") from None
+    return state
+
+
+def load_optimizer(model: Transformer, optimizer: torch.optim.Optimizer, tensors: dict, hyper: list[dict]) -> None:
+    device = next(model.parameters()).device
+    index = {id(p): i for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
+    state: dict[int, dict] = {}
+    params = dict(model.named_parameters())
+    for key, value in tensors.items():
+        name, field = key.split("::")
+        p = params[name]
+        value = value if field == "step" else value.to(device)
+        state.setdefault(index[id(p)], {})[field] = value
+    groups = [
+        {**h, "betas": tuple(h["betas"]), "params": [index[id(p)] for p in g["params"]]}
+        for h, g in zip(hyper, optimizer.param_groups)
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -1,0 +1,105 @@
+"""Batched greedy decoding with a KV cache: how a model labels problems and how it is evaluated.
+
+Prompts of different lengths share a batch left-padded, so every row's next token sits in the
+last column. Pads are masked out of attention; with NoPE there is no position to shift, so a
+left-padded row computes exactly what it would alone. Each row stops at EOS or at its own bound
+(``Task.max_answer_len`` — never the true answer's length), finished rows leave the batch, and
+decoding ends as soon as every row has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+
+from selfimprove.model import KVCache, Transformer
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast context for ``precision == "bf16"``; a no-op for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def greedy_batch(
+    model: Transformer,
+    prompts: Sequence[Sequence[int]],
+    limits: Sequence[int],
+    eos_id: int,
+    pad_id: int,
+    precision: str = "fp32",
+) -> list[list[int]]:
+    """Greedy continuations of ``prompts`` (token ids), each at most ``limits[i]`` tokens.
+
+    Returns the generated tokens of each row without the EOS. Example: prompts ``[[1, 5, 7]]``,
+    limits ``[4]`` -> ``[[9, 9, 3]]`` if the model then emits 9, 9, 3, EOS.
+    """
+    device = next(model.parameters()).device
+    B, P = len(prompts), max(len(p) for p in prompts)
+    max_new = max(limits)
+    cache_dtype = torch.bfloat16 if precision == "bf16" else next(model.parameters()).dtype
+    cache = KVCache(model.cfg, B, P + max_new, device, cache_dtype)
+
+    idx = torch.full((B, P), pad_id, dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        idx[row, P - len(prompt) :] = torch.as_tensor(prompt, dtype=torch.long)
+        cache.valid[row, P - len(prompt) : P] = True
+    idx = idx.to(device)
+    positions = (cache.valid[:, :P].long().cumsum(1) - 1).clamp(min=0)  # (B, P), RoPE only
+
+    out: list[list[int]] = [[] for _ in range(B)]
+    rows = torch.arange(B, device=device)  # original row of each active batch row
+    limit = torch.as_tensor(limits, device=device)
+    with autocast(device, precision):
+        logits = model(idx, cache, positions=positions, last_only=True)  # (B, 1, V)
+        for step in range(max_new):
+            token = logits[:, -1].argmax(-1)  # (B,)
+            done = (token == eos_id) | (limit[rows] <= step)
+            for row, tok in zip(rows[~done].tolist(), token[~done].tolist()):
+                out[row].append(tok)
+            if step == max_new - 1 or bool(done.all()):
+                break
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(1)
+                rows, token, positions = rows[keep], token[keep], positions[keep]
+                cache.select(keep)
+            cache.valid[:, cache.length] = True
+            positions = positions[:, -1:] + 1
+            logits = model(token[:, None], cache, positions=positions)  # (B', 1, V)
+    return out
+
+
+def greedy_labels(
+    model: Transformer,
+    prompts: Sequence[Sequence[int]],
+    limits: Sequence[int],
+    eos_id: int,
+    pad_id: int,
+    batch_size: int = 256,
+    precision: str = "fp32",
+    progress: str | None = None,
+) -> list[list[int]]:
+    """``greedy_batch`` over any number of prompts, in order, batching prompts of similar length.
+
+    Sorting by prompt length first keeps padding (wasted compute) small.
+    """
+    from tqdm import tqdm
+
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), limits[i]))
+    results: list[list[int]] = [[] for _ in prompts]
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=len(prompts), desc=progress, disable=progress is None, leave=False, unit="prob")
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        outs = greedy_batch(model, [prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
+        for i, tokens in zip(chunk, outs):
+            results[i] = tokens
+        bar.update(len(chunk))
+    bar.close()
+    model.train(was_training)
+    return results

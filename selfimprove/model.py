@@ -1,0 +1,201 @@
+"""A LLaMA-style decoder without positional encoding (NoPE), with a KV cache for decoding.
+
+RMSNorm -> causal self-attention -> residual, RMSNorm -> SwiGLU MLP -> residual; untied input
+and output embeddings; no biases. By default the model gets *no* position signal at all: order is
+known only through the causal mask (Kazemnejad et al., 2023), which is what lets the paper's
+models extrapolate in length. Rotary embeddings are available for comparison (``rope=True``).
+
+Shapes: B batch, T time, C width, H heads, D head width, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    n_layer: int = 6  # depth: the paper's 14M model has 6
+    n_head: int = 6  # attention heads; n_embd must divide evenly
+    n_embd: int = 384  # residual width
+    mlp_hidden: int = 1536  # SwiGLU hidden width (the paper's 4x)
+    rope: bool = False  # False = NoPE, the paper's choice; True only for comparisons
+    rope_theta: float = 10_000.0
+    norm_eps: float = 1e-5
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        for key in ("vocab_size", "n_layer", "n_head", "n_embd", "mlp_hidden"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"model.{key} must be positive, got {getattr(self, key)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})")
+        if self.rope and (self.n_embd // self.n_head) % 2:
+            raise ValueError("rotary embeddings need an even head width")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+class KVCache(nn.Module):
+    """Preallocated keys/values for every layer; ``length`` is how many positions are filled.
+
+    ``valid`` marks real (non-pad) positions so left-padded prompts of different lengths can
+    share one batch: pads are never attended to by real tokens.
+    """
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, device, dtype) -> None:
+        super().__init__()
+        shape = (cfg.n_layer, batch, cfg.n_head, max_len, cfg.n_embd // cfg.n_head)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, Tmax, D)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.valid = torch.zeros(batch, max_len, dtype=torch.bool, device=device)  # (B, Tmax)
+        self.length = 0
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only ``rows`` of the batch (finished rows leave the batch to save compute)."""
+        self.k = self.k[:, rows]
+        self.v = self.v[:, rows]
+        self.valid = self.valid[rows]
+
+
+def rotate(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
+    """Rotary embedding of x (B, H, T, D) at integer ``positions`` (B, T)."""
+    d = x.shape[-1]
+    freqs = theta ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)  # (D/2,)
+    angles = positions.float()[:, None, :, None] * freqs  # (B, 1, T, D/2)
+    cos, sin = angles.cos(), angles.sin()
+    x1, x2 = x.float()[..., 0::2], x.float()[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+    return out.type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.cfg, self.layer = cfg, layer
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
+
+    def forward(self, x, cache: KVCache | None, mask: torch.Tensor | None, positions) -> torch.Tensor:
+        B, T, C = x.shape
+        H = self.cfg.n_head
+        q, k, v = self.qkv(x).view(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, D)
+        if self.cfg.rope:
+            q, k = rotate(q, positions, self.cfg.rope_theta), rotate(k, positions, self.cfg.rope_theta)
+        if cache is None:
+            # Training and uncached scoring: right-padded rows need only the causal mask.
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            start = cache.length
+            cache.k[self.layer, :, :, start : start + T] = k
+            cache.v[self.layer, :, :, start : start + T] = v
+            k = cache.k[self.layer, :, :, : start + T]  # (B, H, start+T, D)
+            v = cache.v[self.layer, :, :, : start + T]
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.gate_up = nn.Linear(cfg.n_embd, 2 * cfg.mlp_hidden, bias=False)  # fused: one matmul
+        self.down = nn.Linear(cfg.mlp_hidden, cfg.n_embd, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.n_embd, cfg.norm_eps)
+        self.attn = Attention(cfg, layer)
+        self.mlp_norm = RMSNorm(cfg.n_embd, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cache, mask, positions) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cache, mask, positions)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.n_embd, cfg.norm_eps)
+        self.head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.apply(self._init)
+        # Scale residual-branch outputs down with depth (GPT-2) so early training is stable.
+        for name, p in self.named_parameters():
+            if name.endswith(("proj.weight", "down.weight")):
+                nn.init.normal_(p, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
+
+    def _init(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=self.cfg.init_std)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        cache: KVCache | None = None,
+        positions: torch.Tensor | None = None,
+        last_only: bool = False,
+    ) -> torch.Tensor:
+        """Logits (B, T, V) for tokens idx (B, T); (B, 1, V) with ``last_only``.
+
+        With a cache, idx continues the cached sequence; ``cache.valid`` must already mark which
+        of the new positions are real tokens (left pads are not).
+        """
+        B, T = idx.shape
+        mask = None
+        if cache is not None:
+            mask = decode_mask(cache.valid[:, : cache.length + T], T)  # (B, 1, T, Tk)
+        if self.cfg.rope and positions is None:
+            positions = torch.arange(T, device=idx.device).expand(B, T)
+        x = self.embed(idx)  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, cache, mask, positions)
+        if cache is not None:
+            cache.length += T
+        if last_only:
+            x = x[:, -1:]
+        return self.head(self.norm(x))
+
+
+def decode_mask(valid: torch.Tensor, T: int) -> torch.Tensor:
+    """Attention mask (B, 1, T, Tk) for the last T queries over Tk cached keys.
+
+    A query sees a key if the key is causal-visible and real. Each query also sees itself, so a
+    pad query never has an all-masked row (which would give NaN that leaks into the cache).
+    """
+    B, Tk = valid.shape
+    q_pos = torch.arange(Tk - T, Tk, device=valid.device)[:, None]  # (T, 1)
+    k_pos = torch.arange(Tk, device=valid.device)[None, :]  # (1, Tk)
+    causal = k_pos <= q_pos  # (T, Tk)
+    mask = causal[None] & valid[:, None, :]  # (B, T, Tk)
+    mask |= (k_pos == q_pos)[None]
+    return mask[:, None]  # (B, 1, T, Tk)

@@ -1,0 +1,131 @@
+"""One readable training loop: warmup-stable-decay learning rate, AdamW, answer-only loss.
+
+Defaults are the paper's (appendix C.3): AdamW betas (0.9, 0.99), eps 1e-12, weight decay 0.1,
+gradient clipping at 1.0, no dropout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from selfimprove.data import IGNORE
+from selfimprove.generate import autocast
+from selfimprove.model import Transformer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000  # optimizer steps in this phase (round 0, or one self-improvement round)
+    batch_size: int = 128
+    lr: float = 1e-3  # peak learning rate
+    warmup_steps: int = 0  # linear ramp from 0 to lr
+    decay_steps: int = 0  # final steps that decay lr to min_lr_ratio * lr (the rest is constant)
+    decay_shape: str = "linear"  # "linear" or "cosine"
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 0.1  # on matrices and embeddings only, never on norms
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-12  # the paper's; with a fresh optimizer pair it with a warmup
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16" or "fp32"
+    bucket: int = 8  # steps whose batches are length-bucketed together (1 = exact mixture per batch)
+    checkpoint_every: int = 250  # save a resumable state every N steps
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1 or self.bucket < 1:
+            raise ValueError("steps must be >= 0 and batch_size, bucket >= 1")
+        if self.warmup_steps + self.decay_steps > self.steps:
+            raise ValueError(
+                f"warmup_steps + decay_steps ({self.warmup_steps} + {self.decay_steps}) exceed steps ({self.steps})"
+            )
+        if self.decay_shape not in ("linear", "cosine"):
+            raise ValueError(f"decay_shape must be 'linear' or 'cosine', got {self.decay_shape!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        if not 0 <= self.min_lr_ratio <= 1 or self.lr <= 0:
+            raise ValueError("lr must be > 0 and min_lr_ratio within [0, 1]")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Warmup-stable-decay: linear warmup, constant, then decay over the last ``decay_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    decay_start = cfg.steps - cfg.decay_steps
+    if step < decay_start:
+        return cfg.lr
+    progress = (step - decay_start + 1) / cfg.decay_steps  # (0, 1]
+    floor = cfg.lr * cfg.min_lr_ratio
+    if cfg.decay_shape == "cosine":
+        return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr - (cfg.lr - floor) * progress
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 on CUDA with bf16 support or a CPU with native bf16 matmuls, else fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+
+
+def answer_loss(model: Transformer, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy over answer + EOS positions only (targets of -100 are ignored)."""
+    logits = model(x)  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction=reduction)
+
+
+def train_steps(
+    model: Transformer,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    get_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    start: int = 0,
+    on_checkpoint: Callable[[int], None] | None = None,
+    desc: str | None = None,
+) -> list[float]:
+    """Run steps ``start … cfg.steps - 1``; returns their losses.
+
+    ``on_checkpoint(next_step)`` is called every ``cfg.checkpoint_every`` steps and at the end,
+    so a killed run resumes from there and draws the same batches (they depend on the step only).
+    """
+    from tqdm import tqdm
+
+    device = next(model.parameters()).device
+    precision = resolve_precision(cfg.precision, device)
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=desc is None, leave=False, unit="step")
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        x, y = get_batch(step)
+        with autocast(device, precision):
+            loss = answer_loss(model, x.to(device), y.to(device))
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_at(step, cfg):.2e}")
+        if on_checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            on_checkpoint(step + 1)
+    bar.close()
+    return losses

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from selfimprove.model import ModelConfig, Transformer
+
+
+def test_paper_preset_has_about_14m_parameters():
+    model = Transformer(ModelConfig(vocab_size=16))
+    assert 13_000_000 < model.num_params() < 15_000_000
+
+
+def test_nope_last_logits_are_invariant_to_permuting_earlier_tokens():
+    # With no positional encoding a single attention layer sees a *set* of earlier tokens:
+    # permuting them must not change what the last position predicts.
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=30, n_layer=1, n_head=2, n_embd=32, mlp_hidden=64)).eval()
+    idx = torch.randint(0, 30, (1, 12))
+    perm = torch.cat([torch.randperm(11), torch.tensor([11])])
+    with torch.no_grad():
+        a, b = model(idx)[0, -1], model(idx[:, perm])[0, -1]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_rope_breaks_the_permutation_invariance():
+    # The same check must fail with rotary embeddings, or the test above proves nothing.
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=30, n_layer=1, n_head=2, n_embd=32, mlp_hidden=64, rope=True)).eval()
+    idx = torch.randint(0, 30, (1, 12))
+    perm = torch.cat([torch.arange(10, -1, -1), torch.tensor([11])])
+    with torch.no_grad():
+        assert not torch.allclose(model(idx)[0, -1], model(idx[:, perm])[0, -1], atol=1e-4)
+
+
+def test_cached_forward_equals_full_forward(tiny_model):
+    from selfimprove.model import KVCache
+
+    idx = torch.randint(3, 24, (3, 10))
+    cache = KVCache(tiny_model.cfg, 3, 10, torch.device("cpu"), torch.float32)
+    cache.valid[:, :6] = True
+    with torch.no_grad():
+        full = tiny_model(idx)
+        first = tiny_model(idx[:, :6], cache)
+        steps = []
+        for t in range(6, 10):
+            cache.valid[:, t] = True
+            steps.append(tiny_model(idx[:, t : t + 1], cache))
+    torch.testing.assert_close(first, full[:, :6], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat(steps, 1), full[:, 6:], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("key,value", [("n_embd", 0), ("n_head", 5)])
+def test_bad_model_config_is_a_value_error_naming_the_key(key, value):
+    with pytest.raises(ValueError, match=key):
+        ModelConfig(vocab_size=10, **{key: value})

@@ -1,0 +1,172 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from selfimprove.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from selfimprove.data import BatchPlan, build_token_set, collate, draw_examples, mixture_weights
+from selfimprove.generate import greedy_labels
+from selfimprove.model import ModelConfig, Transformer
+from selfimprove.tasks import get_task
+from selfimprove.tokenizer import Tokenizer
+from selfimprove.train import TrainConfig, answer_loss, lr_at, make_optimizer, train_steps
+
+
+def copy_sets(n=2000, low=1, high=5, seed=0):
+    task = get_task("copy")
+    tok = Tokenizer.for_task(task)
+    rng = random.Random(seed)
+    problems = [task.sample_initial(low, high, rng) for _ in range(n)]
+    pairs = [(task.prompt(p), task.solve(p)) for p in problems]
+    return task, tok, [build_token_set(tok, pairs, levels=high - low + 1)]
+
+
+def small_model(tok, seed=0, **kw):
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=len(tok), n_layer=2, n_head=2, n_embd=48, mlp_hidden=96) | kw
+    return Transformer(ModelConfig(**cfg))
+
+
+def test_prompt_is_masked_and_answer_plus_eos_are_targets():
+    task, tok, (s,) = copy_sets(5)
+    x, y = collate([s], [(0, 0)], tok.pad_id)
+    n, p = int(s.lengths[0]), int(s.prompt_lengths[0])
+    assert (y[0, : p - 1] == -100).all()
+    assert y[0, n - 2].item() == tok.eos_id
+    assert tok.decode(y[0, p - 1 : n - 2].tolist()) == task.solve(task.parse(tok.decode(s.tokens[0, 1:p].tolist())))
+
+
+def test_bucketed_batches_give_the_same_per_example_loss_as_plain_padding():
+    task, tok, sets = copy_sets(64, 1, 12)
+    model = small_model(tok).eval()
+    picks = [(0, i) for i in range(64)]
+    # plain padding: one batch padded to the longest example
+    x, y = collate(sets, picks, tok.pad_id)
+    padded = answer_loss(model, x, y, reduction="none").view(64, -1).sum(1)
+    # bucketed: sorted by length, each bucket trimmed to its own longest example
+    order = sorted(picks, key=lambda kr: sets[0].lengths[kr[1]])
+    per_example = {}
+    for i in range(0, 64, 16):
+        bx, by = collate(sets, order[i : i + 16], tok.pad_id)
+        losses = answer_loss(model, bx, by, reduction="none").view(len(bx), -1).sum(1)
+        per_example.update({r: loss for (_, r), loss in zip(order[i : i + 16], losses)})
+    bucketed = torch.stack([per_example[r] for _, r in picks])
+    torch.testing.assert_close(bucketed, padded, atol=1e-5, rtol=1e-5)
+    assert x.shape[1] > min(collate(sets, order[:16], tok.pad_id)[0].shape[1], 100)  # buckets really trimmed
+
+
+def test_mixture_newest_round_gets_half_and_the_rest_is_uniform_over_levels():
+    _, tok, (d0,) = copy_sets(100, 1, 8)
+    _, _, (d1,) = copy_sets(100, 9, 9)
+    _, _, (d2,) = copy_sets(100, 10, 10)
+    sets = [d0, d1, d2]
+    w = mixture_weights(sets)
+    np.testing.assert_allclose(w, [0.5 * 8 / 9, 0.5 / 9, 0.5])
+    counts = np.zeros(3)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        for k, _ in draw_examples(sets, w, 128, rng):
+            counts[k] += 1
+    np.testing.assert_allclose(counts / counts.sum(), w, atol=0.01)
+    # with bucket=1 every single batch has exactly half newest-round rows
+    plan = BatchPlan(seed=0, round=2, batch_size=64, bucket=1)
+    for step in range(5):
+        x, _ = plan.batch(sets, step, tok.pad_id)
+        assert x.shape[0] == 64
+
+
+def test_batches_depend_only_on_seed_round_and_step():
+    _, tok, sets = copy_sets(200)
+    a = BatchPlan(seed=3, round=1, batch_size=16)
+    b = BatchPlan(seed=3, round=1, batch_size=16)
+    for step in (0, 5, 17):
+        torch.testing.assert_close(a.batch(sets, step, tok.pad_id), b.batch(sets, step, tok.pad_id))
+    assert not torch.equal(a.batch(sets, 0, tok.pad_id)[0], a.batch(sets, 1, tok.pad_id)[0])
+
+
+def test_warmup_stable_decay_schedule():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, decay_steps=20, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(50, cfg) == 1.0
+    assert lr_at(79, cfg) == 1.0
+    assert lr_at(99, cfg) == pytest.approx(0.1)
+    cos = TrainConfig(steps=100, lr=1.0, decay_steps=20, decay_shape="cosine", min_lr_ratio=0.0)
+    assert lr_at(89, cos) == pytest.approx(0.5)
+
+
+def test_checkpoint_round_trip_is_bit_exact(tmp_path):
+    _, tok, sets = copy_sets(100)
+    model = small_model(tok)
+    cfg = TrainConfig(steps=3, batch_size=8, precision="fp32")
+    opt = make_optimizer(model, cfg)
+    plan = BatchPlan(seed=0, round=0, batch_size=8)
+    train_steps(model, opt, cfg, lambda s: plan.batch(sets, s, tok.pad_id))
+    save_checkpoint(tmp_path, model, opt, {"step": 3, "vocab": tok.to_json()})
+    other = small_model(tok, seed=1)
+    other_opt = make_optimizer(other, cfg)
+    meta = load_checkpoint(tmp_path, other, other_opt)
+    assert meta["step"] == 3
+    for (n, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert torch.equal(a, b), n
+    for p, q in zip(model.parameters(), other.parameters()):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(opt.state[p][key], other_opt.state[q][key])
+
+
+def test_checkpoint_into_a_different_model_is_a_one_line_error(tmp_path):
+    _, tok, _ = copy_sets(10)
+    save_checkpoint(tmp_path, small_model(tok), None, {"step": 0})
+    with pytest.raises(CheckpointError, match="n_embd"):
+        load_checkpoint(tmp_path, small_model(tok, n_embd=64, mlp_hidden=96))
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(tmp_path, small_model(tok))
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
+    _, tok, sets = copy_sets(300)
+    cfg = TrainConfig(steps=12, batch_size=16, lr=3e-3, warmup_steps=2, decay_steps=4, precision="fp32", checkpoint_every=5)
+    plan = BatchPlan(seed=0, round=0, batch_size=16, bucket=4)
+    batch = lambda s: plan.batch(sets, s, tok.pad_id)  # noqa: E731
+
+    model = small_model(tok)
+    opt = make_optimizer(model, cfg)
+    full = train_steps(model, opt, cfg, batch)
+
+    first = small_model(tok)
+    first_opt = make_optimizer(first, cfg)
+    saved = {}
+
+    def stop_at_5(step):
+        if step == 5 and not saved:
+            save_checkpoint(tmp_path, first, first_opt, {"step": step})
+            saved["step"] = step
+            raise KeyboardInterrupt  # the "crash"
+
+    with pytest.raises(KeyboardInterrupt):
+        train_steps(first, first_opt, cfg, batch, on_checkpoint=stop_at_5)
+    resumed = small_model(tok, seed=7)
+    resumed_opt = make_optimizer(resumed, cfg)
+    start = load_checkpoint(tmp_path, resumed, resumed_opt)["step"]
+    rest = train_steps(resumed, resumed_opt, cfg, batch, start=start)
+    assert rest == full[5:]
+    for a, b in zip(model.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_small_model_learns_copy_of_lengths_1_to_5():
+    task, tok, sets = copy_sets(4000, 1, 5)
+    model = small_model(tok, n_layer=3, n_embd=64, mlp_hidden=256, n_head=4)
+    cfg = TrainConfig(steps=1200, batch_size=64, lr=1e-3, warmup_steps=50, decay_steps=400, bucket=4)
+    opt = make_optimizer(model, cfg)
+    plan = BatchPlan(seed=0, round=0, batch_size=64, bucket=4)
+    losses = train_steps(model, opt, cfg, lambda s: plan.batch(sets, s, tok.pad_id))
+    assert losses[-1] < losses[0] / 10
+    rng = random.Random(123)  # evaluation prompts come from their own stream
+    problems = [task.sample(d, rng) for d in range(1, 6) for _ in range(100)]
+    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in problems]
+    outs = greedy_labels(model, prompts, [task.max_answer_len(task.difficulty(p)) for p in problems], tok.eos_id, tok.pad_id)
+    accuracy = np.mean([tok.decode(o) == task.solve(p) for o, p in zip(outs, problems)])
+    assert accuracy >= 0.99, accuracy
