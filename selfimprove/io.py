@@ -26,6 +26,11 @@ from typing import Any
 
 __all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_jsonl"]
 
+# mkstemp creates files 0600; a plain open() would give 0666 minus the umask. Read the umask once
+# at import (os.umask can only be read by setting it) so renamed files get the ordinary mode.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see either the old file or the whole new one.
@@ -42,6 +47,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
         os.replace(tmp, path)
     except BaseException:

@@ -18,6 +18,13 @@ def test_atomic_write_leaves_only_the_target(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["eval.json"]
 
 
+def test_atomic_write_gives_an_ordinary_file_mode(tmp_path: Path) -> None:
+    target, plain = tmp_path / "a.txt", tmp_path / "b.txt"
+    atomic_write_text(target, "x")
+    plain.write_text("x")
+    assert target.stat().st_mode == plain.stat().st_mode  # not mkstemp's private 0600
+
+
 def test_atomic_write_bytes_roundtrip(tmp_path: Path) -> None:
     target = tmp_path / "x.bin"
     atomic_write_bytes(target, b"\x00\x01\xff")
