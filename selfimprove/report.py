@@ -161,8 +161,8 @@ def _curve_view(run: RunData) -> tuple[str, Any] | None:
     keys = {k for r in run.evaluated for k in r.cells}
     if all(isinstance(k, int) for k in keys):
         return "difficulty", lambda k: k if isinstance(k, int) else None
-    if not all(isinstance(k, tuple) for k in keys):
-        return None
+    if not all(isinstance(k, tuple) for k in keys) or len({len(k) for k in keys}) != 1:
+        return None  # mixed shapes: no single x-axis makes sense
     varying = [i for i in range(len(next(iter(keys)))) if len({k[i] for k in keys}) > 1]
     if len(varying) == 1:
         i, names = varying[0], _axis_names(run.task)
