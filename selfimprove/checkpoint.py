@@ -19,11 +19,12 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from selfimprove.errors import UserError
 from selfimprove.io import atomic_write_bytes, atomic_write_text
 from selfimprove.model import ModelConfig, Transformer
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, corrupted or does not fit the config: a one-line user error."""
 
 

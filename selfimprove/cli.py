@@ -19,10 +19,11 @@ import argparse
 import random
 import sys
 
-from selfimprove.tasks.base import Difficulty, TaskError, get_task, parse_difficulty, task_names
+from selfimprove.errors import UserError
+from selfimprove.tasks.base import Difficulty, get_task, parse_difficulty, task_names
 
 # Errors that mean "the user asked for something impossible": reported in one line, exit 2.
-USER_ERRORS: tuple[type[Exception], ...] = (TaskError,)
+USER_ERRORS: tuple[type[Exception], ...] = (UserError,)
 
 # A small, readable example per difficulty axis for `selfimprove tasks`.
 EXAMPLE_SIZE = {"digits": 3, "length": 5, "digits_a": 3, "digits_b": 2, "hops": 3, "nodes": 6}
@@ -67,6 +68,46 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run (or resume) every round of a config, then write the report and print the headline."""
+    from pathlib import Path
+
+    from selfimprove.config import load_config
+    from selfimprove.report import summarize, write_report
+    from selfimprove.rounds import run_rounds
+
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    print(f"run {cfg.name}: task {cfg.task.name}, {cfg.rounds.count} rounds, writing to {out}", flush=True)
+    run_rounds(cfg, out, log=lambda line: print(line, flush=True))
+    report = write_report(out)
+    print(f"report: {report}")
+    print(summarize(out)["headline"])
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Greedy answers of a trained run's model for prompts read from stdin, one per line."""
+    from pathlib import Path
+
+    from selfimprove.predict import predict
+
+    prompts = [line.strip() for line in sys.stdin if line.strip()]
+    for answer in predict(Path(args.run_dir), prompts, args.round, args.model):
+        print(answer)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from selfimprove.report import summarize, write_report
+
+    print(f"report: {write_report(Path(args.run_dir))}")
+    print(summarize(Path(args.run_dir))["headline"])
+    return 0
+
+
 def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -98,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("prompt")
     sub.add_argument("answer")
     sub.set_defaults(run=cmd_verify)
+
+    sub = commands.add_parser("run", help="run (or resume) a self-improvement experiment")
+    sub.add_argument("config", help="a YAML config, e.g. configs/smoke.yaml")
+    sub.add_argument("overrides", nargs="*", help="key=value overrides, e.g. rounds.count=3")
+    sub.add_argument("--out", help="run directory (default runs/<config name>)")
+    sub.set_defaults(run=cmd_run)
+
+    sub = commands.add_parser("predict", help="answer prompts from stdin with a trained run's model")
+    sub.add_argument("run_dir")
+    sub.add_argument("--round", type=non_negative, default=None, help="default: the latest finished round")
+    sub.add_argument("--model", type=non_negative, default=0, help="which of k voting models (default 0)")
+    sub.set_defaults(run=cmd_predict)
+
+    sub = commands.add_parser("report", help="write report.md and plots for a run directory")
+    sub.add_argument("run_dir")
+    sub.set_defaults(run=cmd_report)
     return parser
 
 

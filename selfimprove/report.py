@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from selfimprove.errors import UserError
 from selfimprove.io import atomic_write_bytes, atomic_write_text
 from selfimprove.rundir import Key, RoundInfo, RunData, load_run, spans, to_key
 
@@ -31,7 +32,7 @@ _MAX_HEATMAPS = 4
 _AXES = {"multiplication": ("digits of a", "digits of b"), "maze": ("hops", "nodes")}
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """No report can be made (missing folder, nothing evaluated yet): a user error, one line."""
 
 

@@ -16,13 +16,15 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Union
 
+from selfimprove.errors import UserError
+
 Difficulty = Union[int, tuple[int, ...]]
 
 # Problems are small frozen dataclasses owned by each task; the protocol treats them opaquely.
 Problem = Any
 
 
-class TaskError(ValueError):
+class TaskError(UserError):
     """Bad input to a task (malformed prompt, difficulty out of range): a user error, one line."""
 
 

@@ -1,0 +1,61 @@
+"""Exact-match accuracy per difficulty cell: one of the two places ground truth may be used.
+
+Evaluation problems come from their own seed stream (``eval/<seed>/<difficulty>``), disjoint from
+round-0 data and from the problems the model labels, and are the same in every round so rounds
+are compared on identical problems.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+
+from selfimprove.generate import greedy_labels
+from selfimprove.tasks.base import Difficulty, Task, difficulty_to_json, format_difficulty
+from selfimprove.tokenizer import Tokenizer
+
+
+def grid(low: Difficulty, high: Difficulty) -> list[Difficulty]:
+    """Every difficulty between ``low`` and ``high`` on each axis: 3, 5 -> [3, 4, 5];
+    (1, 1), (2, 3) -> [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)]."""
+    if isinstance(low, int):
+        return list(range(low, high + 1))
+    return list(itertools.product(*(range(a, b + 1) for a, b in zip(low, high))))
+
+
+def eval_problems(task: Task, difficulty: Difficulty, n: int, seed: int, stream: str = "eval") -> list:
+    # String seeds are hashed deterministically by random.Random, across processes and machines.
+    rng = random.Random(f"{stream}/{seed}/{format_difficulty(difficulty)}")
+    return [task.sample(difficulty, rng) for _ in range(n)]
+
+
+def answer(model, task: Task, tok: Tokenizer, problems: Sequence, batch_size: int, precision: str, progress=None) -> list[str]:
+    """The model's greedy answer text for each problem, bounded by ``max_answer_len``."""
+    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in problems]
+    limits = [task.max_answer_len(task.difficulty(p)) for p in problems]
+    outs = greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, batch_size, precision, progress)
+    return [tok.decode(o) for o in outs]
+
+
+def evaluate(
+    model,
+    task: Task,
+    tok: Tokenizer,
+    cells: Sequence[Difficulty],
+    n: int,
+    seed: int,
+    batch_size: int = 256,
+    precision: str = "fp32",
+    progress: str | None = None,
+) -> list[dict]:
+    """``[{"difficulty": d, "n": n, "accuracy": a}, ...]`` for each cell, exact match."""
+    problems = {d: eval_problems(task, d, n, seed) for d in cells}
+    flat = [p for d in cells for p in problems[d]]
+    answers = answer(model, task, tok, flat, batch_size, precision, progress)
+    results, offset = [], 0
+    for d in cells:
+        correct = sum(task.verify(p, a).ok for p, a in zip(problems[d], answers[offset : offset + n]))
+        results.append({"difficulty": difficulty_to_json(d), "n": n, "accuracy": correct / n})
+        offset += n
+    return results

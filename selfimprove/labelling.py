@@ -1,0 +1,95 @@
+"""One round's self-labelling: fresh problems -> every model's answers -> filters. No oracle.
+
+Nothing in this module may call ``Task.solve`` (the oracle firewall; a test runs it with
+``solve`` made to raise). Self-labelled data accuracy is measured afterwards, by ``diagnose``,
+for the logs only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+from selfimprove.consistency import consistent, twins
+from selfimprove.evaluate import answer, eval_problems
+from selfimprove.filters import Labelled, apply_filters, filter_from_config
+from selfimprove.tasks.base import Difficulty, Task, format_difficulty
+
+
+def fresh_problems(task: Task, difficulties: Sequence[Difficulty], n: int, seed: int, round_: int, owner: int) -> list:
+    """``n`` problems spread evenly over ``difficulties``, from the labelling seed stream (disjoint
+    from evaluation's and from round 0's)."""
+    rng = random.Random(f"label/{seed}/{round_}/{owner}")
+    return [task.sample(difficulties[i % len(difficulties)], rng) for i in range(n)]
+
+
+def label_round(
+    models: Sequence,
+    task: Task,
+    tok,
+    problems_per_owner: Sequence[Sequence],
+    filters: Sequence[dict],
+    shared_label: bool,
+    seed: int,
+    round_: int,
+    batch_size: int,
+    precision: str,
+) -> tuple[list[list[Labelled]], list[list[dict]]]:
+    """Label each owner's problems, filter, and return ``(items per owner, filter stats per owner)``.
+
+    Every model answers every owner's problems (majority voting needs all k answers). The label of
+    an owner's problem is that owner's answer, or with ``shared_label`` the most common answer.
+    """
+    specs = [filter_from_config(f) for f in filters]
+    flat = [p for problems in problems_per_owner for p in problems]
+    answers = [
+        answer(m, task, tok, flat, batch_size, precision, progress=f"label r{round_} m{i}") for i, m in enumerate(models)
+    ]
+    all_items, all_stats, offset = [], [], 0
+    for owner, problems in enumerate(problems_per_owner):
+        items = []
+        for j, problem in enumerate(problems):
+            votes = tuple(a[offset + j] for a in answers)
+            label = Counter(votes).most_common(1)[0][0] if shared_label else votes[owner]
+            items.append(Labelled(task.prompt(problem), task.difficulty(problem), label, votes if len(models) > 1 else ()))
+        if any(type(s).__name__ == "ConsistencyFilter" for s in specs):
+            check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner, batch_size, precision)
+        _, stats = apply_filters(items, specs, task)
+        all_items.append(items)
+        all_stats.append(stats)
+        offset += len(problems)
+    return all_items, all_stats
+
+
+def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, batch_size, precision) -> None:
+    """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
+    rng = random.Random(f"twins/{seed}/{round_}/{owner}")
+    twin_sets = [twins(task, p, rng) for p in problems]
+    twin_problems = [task.parse(t.prompt) for ts in twin_sets for t in ts]
+    twin_answers = answer(model, task, tok, twin_problems, batch_size, precision, progress=f"twins r{round_} m{owner}")
+    offset = 0
+    for item, ts in zip(items, twin_sets):
+        item.twins_agree = consistent(item.label, twin_answers[offset : offset + len(ts)], ts)
+        offset += len(ts)
+
+
+def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, batch_size: int, precision: str):
+    """Label-free difficulty probe: the fraction of fresh problems on which the k models give the
+    same answer (with one model: on which its answers pass the consistency twins)."""
+
+    def probe(difficulty: Difficulty) -> float:
+        problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
+        answers = [answer(m, task, tok, problems, batch_size, precision) for m in models]
+        if len(models) > 1:
+            return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
+        items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]
+        check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", batch_size, precision)
+        return sum(bool(i.twins_agree) for i in items) / n
+
+    return probe
+
+
+def diagnose(task: Task, items: Sequence[Labelled]) -> list[bool]:
+    """Which labels are correct, by the oracle. For logs and plots only; never for selection."""
+    return [task.verify(task.parse(i.prompt), i.label).ok for i in items]
