@@ -21,10 +21,10 @@ demo: install
 
 # The default suite: everything but tests marked slow (it still trains real models end to end).
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 test-all: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[hf]'

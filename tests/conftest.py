@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -9,3 +11,10 @@ def tiny_model() -> Transformer:
     """A 2-layer random model small enough for exact equivalence tests in fp32."""
     torch.manual_seed(0)
     return Transformer(ModelConfig(vocab_size=24, n_layer=2, n_head=2, n_embd=32, mlp_hidden=64)).eval()
+
+
+def pytest_configure(config):
+    # One intra-op thread per test process: the suite runs as 2 xdist workers on 2 cores, and
+    # OpenMP threads that wait on a busy core turn millisecond matmuls into 10-ms stalls.
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # subprocesses started by tests inherit the same setting

@@ -1,0 +1,139 @@
+"""The self-improvement loop end to end on configs/smoke.yaml (seconds on 2 cores)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from selfimprove.cli import main
+from selfimprove.config import load_config
+from selfimprove.rounds import run_rounds
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+
+
+def evals(run_dir: Path) -> dict:
+    """Every round's eval.json without the wall time (the one field allowed to differ)."""
+    out = {}
+    for path in sorted(run_dir.glob("round_*/eval.json")):
+        record = json.loads(path.read_text())
+        record.pop("wall_time_s")
+        out[path.parent.name] = record
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    assert main(["run", str(SMOKE), "--out", str(out)]) == 0
+    return out
+
+
+def test_smoke_run_writes_every_file_of_the_run_directory(smoke_run):
+    assert (smoke_run / "config.yaml").exists()
+    for r in range(3):
+        folder = smoke_run / f"round_{r:03d}"
+        assert (folder / "DONE").exists()
+        record = json.loads((folder / "eval.json").read_text())
+        assert record["round"] == r and record["step"] > 0
+        assert [c["difficulty"] for c in record["cells"]] == list(range(1, 7))
+        assert all(c["n"] == 16 and 0 <= c["accuracy"] <= 1 for c in record["cells"])
+        assert record["trained"] == list(range(1, 4 + r))
+    labels = [json.loads(line) for line in (smoke_run / "round_001" / "labels.jsonl").read_text().splitlines()]
+    assert len(labels) == 64 and {x["difficulty"] for x in labels} == {4}
+    assert all(x["kept"] == (x["dropped_by"] is None) for x in labels)
+    stats = json.loads((smoke_run / "round_001" / "filter_stats.json").read_text())
+    assert stats["labelled"] == 64 and stats["kept"] == sum(x["kept"] for x in labels)
+    assert [f["name"] for f in stats["filters"]] == ["consistency", "length"]
+    metrics = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
+    assert sum(m.get("kind") == "round" for m in metrics) == 3
+    assert (smoke_run / "report.md").exists()
+
+
+def test_rerunning_a_finished_run_changes_nothing(smoke_run, capsys):
+    before = evals(smoke_run)
+    assert main(["run", str(SMOKE), "--out", str(smoke_run)]) == 0
+    assert evals(smoke_run) == before
+
+
+def test_a_different_config_in_the_same_directory_is_refused(smoke_run, capsys):
+    assert main(["run", str(SMOKE), "rounds.count=5", "--out", str(smoke_run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different config" in err[0]
+
+
+def test_resume_after_a_crash_mid_round_equals_the_uninterrupted_run(smoke_run, tmp_path, monkeypatch):
+    import selfimprove.rounds as rounds
+
+    real = rounds.train_steps
+    calls = {"n": 0}
+
+    def crash_in_round_1(model, opt, cfg, get_batch, start=0, on_checkpoint=None, desc=None):
+        def checkpoint(step):
+            on_checkpoint(step)
+            calls["n"] += 1
+            if desc.startswith("train r1") and step == 20:
+                raise KeyboardInterrupt("simulated crash")
+        return real(model, opt, cfg, get_batch, start, checkpoint, desc)
+
+    monkeypatch.setattr(rounds, "train_steps", crash_in_round_1)
+    cfg = load_config(SMOKE)
+    with pytest.raises(KeyboardInterrupt):
+        run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert not (tmp_path / "round_001" / "DONE").exists()
+    assert json.loads((tmp_path / "round_001" / "state.json").read_text())["step"] == 20
+    monkeypatch.setattr(rounds, "train_steps", real)
+    run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert evals(tmp_path) == evals(smoke_run)
+
+
+def test_sigkill_at_any_moment_then_rerun_gives_the_same_evaluations(smoke_run, tmp_path):
+    command = [sys.executable, "-m", "selfimprove.cli", "run", str(SMOKE), "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for delay in (4.0, 7.0):
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert evals(tmp_path) == evals(smoke_run)
+
+
+def test_predict_answers_prompts_from_stdin(smoke_run, monkeypatch, capsys):
+    import io
+
+    from selfimprove.predict import predict
+
+    prompts = ["21+543=", "9+1="]
+    expected = predict(smoke_run, prompts)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("21+543=\n9+1=\n"))
+    assert main(["predict", str(smoke_run)]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+    assert all(a.isdigit() or a == "" for a in expected)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("21+x=\n"))
+    assert main(["predict", str(smoke_run)]) == 2
+    assert main(["predict", str(smoke_run), "--round", "7"]) == 2
+
+
+def test_oracle_firewall_labelling_never_calls_solve(smoke_run, monkeypatch):
+    from selfimprove.config import load_config
+    from selfimprove.labelling import fresh_problems, label_round
+    from selfimprove.predict import load_round_model
+
+    task, tok, model, precision = load_round_model(smoke_run, 0)
+
+    def forbidden(problem):
+        raise AssertionError("the oracle was called while labelling")
+
+    monkeypatch.setattr(task, "solve", forbidden)
+    cfg = load_config(SMOKE)
+    problems = [fresh_problems(task, [4], 32, 0, 1, 0)]
+    items, stats = label_round([model], task, tok, problems, cfg.rounds.filters, False, 0, 1, 64, precision)
+    assert len(items[0]) == 32 and stats[0][0]["in"] == 32
