@@ -11,6 +11,7 @@ import itertools
 import random
 from collections.abc import Sequence
 
+from selfimprove import distributed
 from selfimprove.generate import greedy_labels
 from selfimprove.tasks.base import Difficulty, Task, difficulty_to_json, format_difficulty
 from selfimprove.tokenizer import Tokenizer
@@ -31,11 +32,16 @@ def eval_problems(task: Task, difficulty: Difficulty, n: int, seed: int, stream:
 
 
 def answer(model, task: Task, tok: Tokenizer, problems: Sequence, batch_size: int, precision: str, progress=None) -> list[str]:
-    """The model's greedy answer text for each problem, bounded by ``max_answer_len``."""
-    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in problems]
-    limits = [task.max_answer_len(task.difficulty(p)) for p in problems]
+    """The model's greedy answer text for each problem, bounded by ``max_answer_len``.
+
+    Under torchrun each rank answers its share and every rank gets all answers back, in order.
+    """
+    mine = distributed.shard(problems)
+    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
+    limits = [task.max_answer_len(task.difficulty(p)) for p in mine]
+    progress = progress if distributed.is_main() else None
     outs = greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, batch_size, precision, progress)
-    return [tok.decode(o) for o in outs]
+    return distributed.gather([tok.decode(o) for o in outs], len(problems))
 
 
 def evaluate(

@@ -26,6 +26,7 @@ from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import eval_problems, evaluate, grid
+from selfimprove import distributed
 from selfimprove.io import atomic_write_text, read_jsonl
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.model import ModelConfig, Transformer
@@ -71,6 +72,13 @@ class Run:
         return self.out / f"round_{r:03d}"
 
 
+def write(path: Path, text: str) -> None:
+    """Only rank 0 writes (under torchrun every rank holds the same content); others wait for it."""
+    if distributed.is_main():
+        atomic_write_text(path, text)
+    distributed.barrier()
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -83,12 +91,13 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     """Write config.yaml, or refuse a run directory that holds a different config."""
     text = yaml.safe_dump(to_plain(cfg), sort_keys=False)
     path = out / "config.yaml"
+    distributed.barrier()  # every rank looks before rank 0 writes
     if path.exists():
         if yaml.safe_load(path.read_text()) != yaml.safe_load(text):
             raise ConfigError(f"{out} holds a run with a different config; use --out to start a new run there")
         return
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
+    write(path, text)
 
 
 def initial_set(run: Run, m: int) -> TokenSet:
@@ -121,6 +130,7 @@ def train_round(run: Run, r: int) -> None:
     """Train every model for round r, resuming each from its last checkpoint in the round folder."""
     tcfg = run.cfg.round0.train if r == 0 else run.cfg.rounds.train
     folder = run.round_dir(r)
+    distributed.barrier()
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
         start = 0
         if (folder / f"{run.prefix(m)}state.json").exists():
@@ -135,7 +145,9 @@ def train_round(run: Run, r: int) -> None:
                          run.cfg.rounds.newest_fraction, tcfg.bucket)
 
         def checkpoint(step: int, m=m, model=model, opt=opt) -> None:
-            save_checkpoint(folder, model, opt, {"step": step, "round": r, "vocab": run.tok.to_json()}, run.prefix(m))
+            if distributed.is_main():
+                save_checkpoint(folder, model, opt, {"step": step, "round": r, "vocab": run.tok.to_json()}, run.prefix(m))
+            distributed.barrier()
 
         if start < tcfg.steps:
             train_steps(model, opt, tcfg, lambda s: plan.batch(sets, s, run.tok.pad_id), start, checkpoint,
@@ -164,6 +176,7 @@ def evaluate_round(run: Run, r: int, trained: list, precision: str) -> dict:
 def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     """The round's difficulties, from the schedule; stored in plan.json so a resume reuses them."""
     path = run.round_dir(r) / "plan.json"
+    distributed.barrier()
     if path.exists():
         return [difficulty_from_json(d) for d in json.loads(path.read_text())]
     schedule = schedule_from_config(run.cfg.rounds.schedule)
@@ -174,7 +187,7 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
         def probe(d):
             return evaluate(run.models[0], run.task, run.tok, [d], n, run.cfg.seed, bs, precision)[0]["accuracy"]
     difficulties = schedule.plan(r, trained, probe)
-    atomic_write_text(path, json.dumps([difficulty_to_json(d) for d in difficulties]))
+    write(path, json.dumps([difficulty_to_json(d) for d in difficulties]))
     return difficulties
 
 
@@ -182,6 +195,7 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
     """Label, filter and write labels.jsonl + filter_stats.json for round r; returns the stats."""
     folder, rc = run.round_dir(r), run.cfg.rounds
     stats_path = folder / "filter_stats.json"
+    distributed.barrier()
     if stats_path.exists():
         return json.loads(stats_path.read_text())
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
@@ -202,11 +216,11 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
             labelled, correct = labelled + 1, correct + ok
             if item.dropped_by is None:
                 kept, kept_correct = kept + 1, kept_correct + ok
-    atomic_write_text(folder / "labels.jsonl", "\n".join(lines) + "\n")
+    write(folder / "labels.jsonl", "\n".join(lines) + "\n")
     stats = {"round": r, "difficulties": [difficulty_to_json(d) for d in difficulties], "labelled": labelled,
              "kept": kept, "label_accuracy": correct / max(labelled, 1), "kept_accuracy": kept_correct / max(kept, 1),
              "filters": filter_stats[0] if owners == 1 else [s for owner in filter_stats for s in owner]}
-    atomic_write_text(stats_path, json.dumps(stats, indent=1))
+    write(stats_path, json.dumps(stats, indent=1))
     return stats
 
 
@@ -218,13 +232,14 @@ def write_metrics(run: Run, record: dict, summary: dict) -> None:
     new = [{"round": record["round"], "step": record["step"], "model": m, **cell}
            for m, cells in enumerate(per_model) for cell in cells]
     lines = old + new + [{"kind": "round", **summary}]
-    atomic_write_text(path, "".join(json.dumps(x) + "\n" for x in lines))
+    write(path, "".join(json.dumps(x) + "\n" for x in lines))
 
 
 def run_rounds(cfg: RunConfig, out: Path, log=print) -> Path:
     """Run (or resume) every round of ``cfg`` in ``out``; returns the run directory."""
+    device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     prepare_run_dir(cfg, out)
-    run = Run(cfg, out, resolve_device(cfg.device), log=log)
+    run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
     precision = resolve_precision(cfg.rounds.train.precision, run.device)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
@@ -247,14 +262,14 @@ def run_rounds(cfg: RunConfig, out: Path, log=print) -> Path:
         train_round(run, r)
         record = evaluate_round(run, r, trained, precision)
         record["wall_time_s"] = wall_before + time.monotonic() - run.started
-        atomic_write_text(folder / "eval.json", json.dumps(record, indent=1))
+        write(folder / "eval.json", json.dumps(record, indent=1))
         summary = {"round": r, "step": record["step"], "longest_at_99": longest_at(record["cells"]),
                    "label_accuracy": stats and stats["label_accuracy"],
                    "kept_fraction": stats and stats["kept"] / max(stats["labelled"], 1),
                    "wall_time_s": record["wall_time_s"]}
         write_metrics(run, record, summary)
-        atomic_write_text(folder / "DONE", "")
-        log(round_line(r, trained, stats, summary))
+        write(folder / "DONE", "")
+        run.log(round_line(r, trained, stats, summary))
     return out
 
 

@@ -1,0 +1,70 @@
+"""Data parallelism under ``torchrun``: the same command on N processes (NCCL on GPUs, gloo on CPUs).
+
+Every rank builds the same data, draws the same batch for a step, trains on its own slice of the
+rows, and DDP averages the gradients. Labelling and evaluation split their problems across ranks
+and gather the answers back in order, so every rank ends a round with identical labels and only
+rank 0 writes files. Without ``torchrun`` (``WORLD_SIZE`` unset) everything here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init_from_env(device_name: str) -> torch.device:
+    """Joins the process group when started by torchrun; returns this rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        use_cuda = device_name != "cpu" and torch.cuda.is_available()
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        if use_cuda:
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+    return None  # single process: the caller resolves the device itself
+
+
+def shard(items: Sequence[T]) -> list[T]:
+    """This rank's share, interleaved so long and short items spread evenly: items[rank::world]."""
+    return list(items[rank() :: world_size()])
+
+
+def gather(mine: list[T], total: int) -> list[T]:
+    """Inverse of ``shard``: every rank gets all ``total`` items in the original order."""
+    if world_size() == 1:
+        return mine
+    parts: list = [None] * world_size()
+    dist.all_gather_object(parts, mine)
+    out: list = [None] * total
+    for r, part in enumerate(parts):
+        out[r::world_size()] = part
+    return out
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def rows_of_this_rank(x: torch.Tensor) -> torch.Tensor:
+    """This rank's slice of a batch (B, ...) -> (B / world, ...)."""
+    return x[rank() :: world_size()]
