@@ -86,6 +86,21 @@ def rotate(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tens
     return out.type_as(x)
 
 
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal softmax attention over (B, H, T, D) -> (B, H, T, D).
+
+    On CUDA this is the fused SDPA kernel. On CPU the fused kernel's bf16 backward is ~8x slower
+    than three plain ops for our short sequences (measured: 55 ms vs 7 ms at B=128, H=4, T=19),
+    and attention backward was half of a training step, so CPU takes the explicit path.
+    """
+    if q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    T = q.shape[-2]
+    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, T)
+    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+    return scores.masked_fill(future, float("-inf")).softmax(-1) @ v
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int) -> None:
         super().__init__()
@@ -101,7 +116,7 @@ class Attention(nn.Module):
             q, k = rotate(q, positions, self.cfg.rope_theta), rotate(k, positions, self.cfg.rope_theta)
         if cache is None:
             # Training and uncached scoring: right-padded rows need only the causal mask.
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = causal_attention(q, k, v)
         else:
             start = cache.length
             cache.k[self.layer, :, :, start : start + T] = k
