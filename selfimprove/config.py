@@ -10,6 +10,8 @@ of a run and not an hour into it::
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -188,31 +190,80 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that need the task, schedule and filter registries."""
-    from selfimprove.filters import filter_from_config
+    from selfimprove.filters import MajorityFilter, VerifierFilter, filter_from_config
     from selfimprove.schedules import schedule_from_config
     from selfimprove.tasks import TaskError, get_task
 
     try:
         task = get_task(cfg.task.name, **cfg.task.options)
-        for key in ("low", "high"):
-            task.check_difficulty(getattr(cfg.round0, key))
-            task.check_difficulty(getattr(cfg.eval, key))
     except TaskError as err:
-        raise ConfigError(f"task: {err}") from None
-    for key, value in (("rounds.count", cfg.rounds.count), ("rounds.problems", cfg.rounds.problems),
-                       ("round0.examples", cfg.round0.examples), ("eval.n", cfg.eval.n), ("rounds.models", cfg.rounds.models)):
-        if value < (0 if key == "rounds.count" else 1):
-            raise ConfigError(f"{key} must be positive, got {value}")
+        raise ConfigError(f"task.name / task.options: {err}") from None
+    for key in ("round0.low", "round0.high", "eval.low", "eval.high"):
+        try:
+            task.check_difficulty(_get(cfg, key))
+        except TaskError as err:
+            raise ConfigError(f"{key}: {err}") from None
+    for section in ("round0", "eval"):
+        low, high = (_axes(_get(cfg, f"{section}.{k}")) for k in ("low", "high"))
+        if len(low) != len(high) or any(a > b for a, b in zip(low, high)):
+            raise ConfigError(f"{section}.low {list(low)} must be <= {section}.high {list(high)} on every axis")
+    for cell in itertools.product(*(range(a, b + 1) for a, b in zip(_axes(cfg.eval.low), _axes(cfg.eval.high)))):
+        try:  # e.g. a maze cell with hops >= nodes inside the grid
+            task.check_difficulty(cell[0] if len(cell) == 1 else cell)
+        except TaskError as err:
+            raise ConfigError(f"eval.low..eval.high holds an impossible cell {list(cell)}: {err}") from None
+    for key, least in MINIMUM.items():
+        if _get(cfg, key) < least:
+            raise ConfigError(f"{key} must be >= {least}, got {_get(cfg, key)}")
+    if not DEVICE.fullmatch(cfg.device):
+        raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {cfg.device!r}")
     if cfg.rounds.voting not in VOTING:
         raise ConfigError(f"rounds.voting must be one of {', '.join(VOTING)}, got {cfg.rounds.voting!r}")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
     try:
-        schedule_from_config(cfg.rounds.schedule)
-        specs = [filter_from_config(f) for f in cfg.rounds.filters]
+        schedule = schedule_from_config(cfg.rounds.schedule)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"rounds: {err}") from None
-    if any(type(s).__name__ == "MajorityFilter" for s in specs) and cfg.rounds.models < 2:
-        raise ConfigError("rounds.filters: a majority filter needs rounds.models >= 2")
+        raise ConfigError(f"rounds.schedule: {err}") from None
+    if getattr(schedule, "axis", 0) >= len(task.axes):
+        raise ConfigError(f"rounds.schedule.axis {schedule.axis} is out of range: task {task.name!r} has axes {task.axes}")
+    if cfg.rounds.schedule.get("kind") in ("multiplication_grid", "accelerated_grid") and len(task.axes) != 2:
+        raise ConfigError(f"rounds.schedule: {cfg.rounds.schedule['kind']} needs a two-axis task, {task.name!r} has {task.axes}")
+    for i, spec_config in enumerate(cfg.rounds.filters):
+        key = f"rounds.filters[{i}]"
+        if not isinstance(spec_config, dict):
+            raise ConfigError(f"{key} must be a mapping like {{kind: length, tau: 1}}, got {spec_config!r}")
+        try:
+            spec = filter_from_config(spec_config)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{key}: {err}") from None
+        if isinstance(spec, MajorityFilter):
+            if cfg.rounds.models < 2 or cfg.rounds.voting == "more_data":
+                raise ConfigError(f"{key}: a majority filter needs rounds.models >= 2 voting models (not voting more_data)")
+            if spec.k is not None and spec.k != cfg.rounds.models:
+                raise ConfigError(f"{key}: majority k = {spec.k} but rounds.models = {cfg.rounds.models} models vote")
+        if isinstance(spec, VerifierFilter) and not hasattr(task, "checks"):
+            raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
     if cfg.model.n_embd % cfg.model.n_head:
         raise ConfigError(f"model.n_embd ({cfg.model.n_embd}) must be divisible by model.n_head ({cfg.model.n_head})")
+
+
+# The smallest value each numeric key may take (TrainConfig checks its own fields' relations).
+MINIMUM = {
+    "rounds.count": 0, "rounds.problems": 1, "rounds.models": 1, "rounds.probe_problems": 1,
+    "rounds.label_batch_size": 1, "round0.examples": 1, "eval.n": 1, "eval.ahead": 0, "eval.batch_size": 1,
+    "model.n_layer": 1, "model.n_head": 1, "model.n_embd": 1, "model.mlp_hidden": 1,
+    **{f"{phase}.train.{k}": least for phase in ("round0", "rounds")
+       for k, least in (("warmup_steps", 0), ("decay_steps", 0), ("checkpoint_every", 1))},
+}
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _get(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _axes(difficulty: Difficulty) -> tuple[int, ...]:
+    return (difficulty,) if isinstance(difficulty, int) else tuple(difficulty)

@@ -1,0 +1,152 @@
+"""Every shipped config loads and says how to run it; malformed configs fail in one line naming the key.
+
+The paper presets (configs/paper/) are GPU-scale and never run here: they are loaded, checked
+against the paper's shared settings, and their schedules are replayed (no model) to prove that
+no round plans a difficulty the task cannot sample and that 2-D evaluation grids cover training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfimprove.cli import main
+from selfimprove.config import ConfigError, load_config
+from selfimprove.evaluate import grid
+from selfimprove.schedules import schedule_from_config
+from selfimprove.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
+SMOKE = ROOT / "configs" / "smoke.yaml"
+MAZE = ROOT / "configs" / "paper" / "maze_hops_nofilter.yaml"
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_the_paper_presets_are_all_there():
+    expected = {
+        "reverse_addition", "reverse_addition_accelerated", "copy", "reverse", "copy_accelerated",
+        "forward_addition_nofilter", "forward_addition_length",
+        "multiplication_nofilter", "multiplication_length", "multiplication_majority",
+        "multiplication_majority_length", "multiplication_majority_shared_data",
+        "multiplication_majority_shared_init", "multiplication_more_data", "multiplication_accelerated",
+        "maze_hops_nofilter", "maze_hops_majority", "maze_nodes_nofilter", "maze_nodes_majority",
+        *(f"maze_{axis}_verifier_{which}" for axis in ("hops", "nodes") for which in ("both", "moves", "end")),
+    }
+    assert expected <= {p.stem for p in PAPER}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=rel)
+def test_every_config_loads_and_its_first_line_runs_it(path: Path):
+    load_config(path)
+    assert path.read_text().splitlines()[0] == f"# selfimprove run {rel(path)}"
+
+
+@pytest.mark.parametrize("path", PAPER, ids=rel)
+def test_paper_presets_use_the_papers_shared_settings(path: Path):
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+    assert (cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.mlp_hidden, cfg.model.rope) == (6, 6, 384, 1536, False)
+    assert cfg.round0.examples in (2_000_000, 5_000_000)
+    assert (cfg.rounds.problems, cfg.rounds.label_batch_size, cfg.rounds.newest_fraction) == (50_000, 1024, 0.5)
+    for t in (cfg.round0.train, cfg.rounds.train):
+        assert (t.beta1, t.beta2, t.eps, t.weight_decay, t.grad_clip, t.precision) == (0.9, 0.99, 1e-12, 0.1, 1.0, "auto")
+        assert (t.decay_shape, t.min_lr_ratio) == ("linear", 0.01)
+        assert t.batch_size in (512, 1024)
+    if "accelerated" in cfg.rounds.schedule["kind"]:
+        assert cfg.rounds.probe_problems == 2048
+
+
+@pytest.mark.parametrize("path", PAPER, ids=rel)
+def test_paper_schedules_plan_only_possible_difficulties(path: Path):
+    """Replays every round's plan (accelerated ones with a probe that always fails, their slowest
+    path) and samples one problem at each planned difficulty."""
+    import random
+
+    cfg = load_config(path)
+    task = get_task(cfg.task.name, **cfg.task.options)
+    schedule = schedule_from_config(cfg.rounds.schedule)
+    trained = grid(cfg.round0.low, cfg.round0.high)
+    for r in range(1, cfg.rounds.count + 1):
+        new = schedule.plan(r, trained, lambda d: 0.0)
+        for d in new:
+            task.sample(task.check_difficulty(d), random.Random(0))
+        trained = trained + [d for d in new if d not in trained]
+    if isinstance(trained[0], tuple):  # no `ahead` window in 2-D: the grid must cover training
+        assert set(trained) <= set(grid(cfg.eval.low, cfg.eval.high))
+
+
+# (overrides on configs/smoke.yaml unless a path is given, text the one-line error must contain)
+BAD = [
+    (["rounds.foo=1"], "rounds.foo"),
+    (["rounds.train.stepz=1"], "rounds.train.stepz"),
+    (["round0.examples=many"], "round0.examples"),
+    (["rounds.train.lr=fast"], "rounds.train.lr"),
+    (["eval.high=[3, 4]"], "eval.high"),
+    (["rounds.count=-1"], "rounds.count"),
+    (["model.n_embd=33"], "model.n_embd"),
+    (["model.n_layer=0"], "model.n_layer"),
+    (["task.name=division"], "task.name"),
+    (["round0.high=0"], "round0.high"),
+    (["round0.low=5", "round0.high=3"], "round0.low"),
+    (["eval.low=7", "eval.high=6"], "eval.low"),
+    (["eval.ahead=-1"], "eval.ahead"),
+    (["eval.batch_size=0"], "eval.batch_size"),
+    (["rounds.label_batch_size=0"], "rounds.label_batch_size"),
+    (["rounds.probe_problems=0"], "rounds.probe_problems"),
+    (["rounds.voting=everyone"], "rounds.voting"),
+    (["rounds.newest_fraction=1.5"], "rounds.newest_fraction"),
+    (["round0.train.decay_steps=100"], "round0.train"),
+    (["rounds.train.warmup_steps=-1"], "rounds.train.warmup_steps"),
+    (["round0.train.checkpoint_every=0"], "round0.train.checkpoint_every"),
+    (["device=tpu"], "device"),
+    (["rounds.schedule={kind: sideways}"], "rounds.schedule"),
+    (["rounds.schedule={kind: multiplication_grid}"], "rounds.schedule"),
+    (["rounds.filters=[{kind: bogus}]"], "rounds.filters[0]"),
+    (["rounds.filters=[{kind: length, tau: -1}]"], "rounds.filters[0]"),
+    (["rounds.filters=[{kind: length, tau: 1}, {kind: majority, tau: 0.7}]"], "rounds.filters[1]"),
+    (["rounds.filters=[{kind: majority, tau: 0.7}]"], "rounds.models"),
+    (["rounds.models=5", "rounds.voting=more_data", "rounds.filters=[{kind: majority, tau: 0.7}]"], "more_data"),
+    (["rounds.models=3", "rounds.filters=[{kind: majority, tau: 0.7, k: 5}]"], "rounds.models"),
+    (["rounds.filters=[{kind: verifier}]"], "rounds.filters[0]"),
+    (["eval.high=[30, 30]"], "eval.high", MAZE),  # 30 hops need 31 nodes
+    (["eval.low=[1, 10]"], "eval.low..eval.high", MAZE),  # the grid holds (29 hops, 10 nodes)
+    (["rounds.schedule={kind: increment, axis: 2}"], "rounds.schedule.axis", MAZE),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=lambda c: " ".join(c[0]))
+def test_a_bad_config_is_one_config_error_naming_the_key(case):
+    overrides, key, *path = case
+    with pytest.raises(ConfigError) as err:
+        load_config(path[0] if path else SMOKE, overrides)
+    message = str(err.value)
+    assert key in message and "\n" not in message
+
+
+@pytest.mark.parametrize("overrides", [["rounds.foo=1"], ["round0.examples=many"], ["rounds.count=-1"],
+                                       ["rounds.filters=[{kind: bogus}]"]], ids=" ".join)
+def test_the_cli_reports_a_bad_config_in_one_line_with_exit_2(overrides, capsys):
+    assert main(["run", rel(SMOKE), *overrides]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert overrides[0].split("=")[0] in err
+
+
+def test_the_cli_reports_a_missing_config_file_in_one_line(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_floats_need_a_dot_in_yaml(tmp_path):
+    """PyYAML reads ``5e-4`` as a string (YAML 1.1); the presets write ``5.0e-4``. Wrong type, named."""
+    path = tmp_path / "lr.yaml"
+    path.write_text("# selfimprove run lr.yaml\nround0: {train: {lr: 5e-4}}\n")
+    with pytest.raises(ConfigError, match="round0.train.lr"):
+        load_config(path)
