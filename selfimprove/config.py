@@ -80,6 +80,7 @@ class RunConfig:
     name: str = "run"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU intra-op threads; 0 = torch's default (all cores)
     task: TaskSection = field(default_factory=TaskSection)
     model: ModelSection = field(default_factory=ModelSection)
     round0: Round0Section = field(default_factory=Round0Section)

@@ -237,6 +237,8 @@ def write_metrics(run: Run, record: dict, summary: dict) -> None:
 
 def run_rounds(cfg: RunConfig, out: Path, log=print) -> Path:
     """Run (or resume) every round of ``cfg`` in ``out``; returns the run directory."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     prepare_run_dir(cfg, out)
     run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
