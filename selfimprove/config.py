@@ -128,6 +128,12 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     expected = origin or hint
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is float and isinstance(value, str):
+        # YAML 1.1 reads 5e-4 (no dot) as a string; accept what a person means by it.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if expected is type(None):
         if value is None:
             return None

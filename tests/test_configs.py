@@ -144,9 +144,12 @@ def test_the_cli_reports_a_missing_config_file_in_one_line(tmp_path, capsys):
     assert len(capsys.readouterr().err.splitlines()) == 1
 
 
-def test_floats_need_a_dot_in_yaml(tmp_path):
-    """PyYAML reads ``5e-4`` as a string (YAML 1.1); the presets write ``5.0e-4``. Wrong type, named."""
+def test_floats_without_a_dot_are_read_as_numbers(tmp_path):
+    """PyYAML reads ``5e-4`` as a string (YAML 1.1); the loader takes it as the number meant,
+    while a string that is not a number is still a wrong type, named."""
     path = tmp_path / "lr.yaml"
     path.write_text("# selfimprove run lr.yaml\nround0: {train: {lr: 5e-4}}\n")
+    assert load_config(path).round0.train.lr == 5e-4
+    path.write_text("# selfimprove run lr.yaml\nround0: {train: {lr: fast}}\n")
     with pytest.raises(ConfigError, match="round0.train.lr"):
         load_config(path)
