@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from selfimprove import distributed
 from selfimprove.data import IGNORE
 from selfimprove.generate import autocast
 from selfimprove.model import Transformer
@@ -109,14 +110,19 @@ def train_steps(
     device = next(model.parameters()).device
     precision = resolve_precision(cfg.precision, device)
     model.train()
+    # Under torchrun DDP averages gradients across ranks; alone, the model trains as it is.
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed.world_size() > 1 else model
     losses: list[float] = []
-    bar = tqdm(range(start, cfg.steps), desc=desc, disable=desc is None, leave=False, unit="step")
+    quiet = desc is None or not distributed.is_main()
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=quiet, leave=False, unit="step")
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         x, y = get_batch(step)
+        if net is not model:  # torchrun: every rank draws the same batch and trains on its rows
+            x, y = distributed.rows_of_this_rank(x), distributed.rows_of_this_rank(y)
         with autocast(device, precision):
-            loss = answer_loss(model, x.to(device), y.to(device))
+            loss = answer_loss(net, x.to(device), y.to(device))
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
