@@ -79,7 +79,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     print(f"run {cfg.name}: task {cfg.task.name}, {cfg.rounds.count} rounds, writing to {out}", flush=True)
-    run_rounds(cfg, out, log=lambda line: print(line, flush=True))
+    base = Path(args.base) if args.base else None
+    run_rounds(cfg, out, log=lambda line: print(line, flush=True), base=base)
     report = write_report(out)
     print(f"report: {report}")
     print(summarize(out)["headline"])
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("config", help="a YAML config, e.g. configs/smoke.yaml")
     sub.add_argument("overrides", nargs="*", help="key=value overrides, e.g. rounds.count=3")
     sub.add_argument("--out", help="run directory (default runs/<config name>)")
+    sub.add_argument("--base", help="take round 0 from this finished run (same seed/task/model/round0/eval)")
     sub.set_defaults(run=cmd_run)
 
     sub = commands.add_parser("predict", help="answer prompts from stdin with a trained run's model")

@@ -100,6 +100,40 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     write(path, text)
 
 
+ROUND0_KEYS = ("seed", "threads", "task", "model", "round0", "eval")
+
+
+def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
+    """Start ``out`` from the finished round 0 of run ``base`` (copied), so experiments that differ
+    only after round 0 (filters, schedules, round sizes) share one base model instead of each
+    training its own. Refused unless everything that decides round 0 is identical."""
+    import shutil
+
+    if (out / "round_000").exists():
+        return
+    source = base / "round_000"
+    if not (source / "DONE").exists() or not (base / "config.yaml").exists():
+        raise ConfigError(f"--base {base}: no finished round 0 there")
+    theirs, ours = yaml.safe_load((base / "config.yaml").read_text()), to_plain(cfg)
+    for key in ROUND0_KEYS:
+        if theirs.get(key) != ours[key]:
+            raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")
+    for key in ("models", "voting"):
+        if theirs["rounds"].get(key) != ours["rounds"][key]:
+            raise ConfigError(f"--base {base}: rounds.{key} differs, so its round 0 does not apply")
+    if distributed.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".round_000.copy"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        if (base / "metrics.jsonl").exists():
+            lines = [x for x in read_jsonl(base / "metrics.jsonl") if x.get("round") == 0]
+            atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
+        tmp.rename(out / "round_000")  # atomic: a half-copied base never looks finished
+        atomic_write_text(out / "BASE", f"{base.resolve()}\n")
+    distributed.barrier()
+
+
 def initial_set(run: Run, m: int) -> TokenSet:
     """D0 of model m: oracle-labelled problems in [low, high] (the only training use of solve)."""
     r0 = run.cfg.round0
@@ -235,12 +269,17 @@ def write_metrics(run: Run, record: dict, summary: dict) -> None:
     write(path, "".join(json.dumps(x) + "\n" for x in lines))
 
 
-def run_rounds(cfg: RunConfig, out: Path, log=print) -> Path:
-    """Run (or resume) every round of ``cfg`` in ``out``; returns the run directory."""
+def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -> Path:
+    """Run (or resume) every round of ``cfg`` in ``out``; returns the run directory.
+
+    With ``base``, round 0 is taken from that finished run instead of trained again.
+    """
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     prepare_run_dir(cfg, out)
+    if base is not None:
+        fork_base(cfg, out, base)
     run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
     precision = resolve_precision(cfg.rounds.train.precision, run.device)
     build_models(run)

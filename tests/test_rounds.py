@@ -137,3 +137,15 @@ def test_oracle_firewall_labelling_never_calls_solve(smoke_run, monkeypatch):
     problems = [fresh_problems(task, [4], 32, 0, 1, 0)]
     items, stats = label_round([model], task, tok, problems, cfg.rounds.filters, False, 0, 1, 64, precision)
     assert len(items[0]) == 32 and stats[0][0]["in"] == 32
+
+
+def test_a_run_can_start_from_another_runs_round_0(smoke_run, tmp_path, capsys):
+    out = tmp_path / "forked"
+    args = ["run", str(SMOKE), "rounds.filters=[]", "rounds.count=1", "--out", str(out), "--base", str(smoke_run)]
+    assert main(args) == 0
+    assert (out / "round_000" / "model.safetensors").read_bytes() == (smoke_run / "round_000" / "model.safetensors").read_bytes()
+    assert json.loads((out / "round_001" / "filter_stats.json").read_text())["filters"] == []
+    assert (out / "round_001" / "DONE").exists()
+    refused = ["run", str(SMOKE), "round0.high=4", "--out", str(tmp_path / "other"), "--base", str(smoke_run)]
+    assert main(refused) == 2
+    assert "round0" in capsys.readouterr().err
