@@ -149,3 +149,41 @@ def test_a_run_can_start_from_another_runs_round_0(smoke_run, tmp_path, capsys):
     refused = ["run", str(SMOKE), "round0.high=4", "--out", str(tmp_path / "other"), "--base", str(smoke_run)]
     assert main(refused) == 2
     assert "round0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("voting", ["independent", "shared_data", "shared_init", "more_data"])
+def test_majority_vote_variants_run_and_record_every_voter(voting, tmp_path):
+    filters = "[]" if voting == "more_data" else "[{kind: majority, tau: 0.5}]"
+    overrides = ["rounds.count=1", "rounds.models=2", f"rounds.voting={voting}", f"rounds.filters={filters}",
+                 "round0.train.steps=30", "rounds.train.steps=15", "rounds.problems=24"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    labels = [json.loads(line) for line in (tmp_path / "round_001" / "labels.jsonl").read_text().splitlines()]
+    record = json.loads((tmp_path / "round_001" / "eval.json").read_text())
+    if voting == "more_data":  # one model, k times the problems, no vote
+        assert len(labels) == 48 and {x["model"] for x in labels} == {0} and record["models"] is None
+        return
+    assert all(len(x["answers"]) == 2 for x in labels)
+    owners = {x["model"] for x in labels}
+    assert owners == ({0} if voting == "shared_data" else {0, 1})
+    assert len(record["models"]) == 2
+    for x in labels:  # tau 0.5 of 2 voters: one agreeing vote (the labeller's own) suffices
+        assert x["kept"] == (x["answers"].count(x["label"]) >= 1)
+    if voting == "shared_init":  # same init and same D0: identical base models
+        a = (tmp_path / "round_000" / "m0_model.safetensors").read_bytes()
+        assert a == (tmp_path / "round_000" / "m1_model.safetensors").read_bytes()
+    if voting == "independent":
+        a = (tmp_path / "round_000" / "m0_model.safetensors").read_bytes()
+        assert a != (tmp_path / "round_000" / "m1_model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("schedule", ["{kind: accelerated, threshold: 0.0, max_new: 3}",
+                                      "{kind: label_free_accelerated, threshold: 0.0, max_new: 2}"])
+def test_accelerated_schedules_probe_and_extend_the_range(schedule, tmp_path):
+    overrides = ["rounds.count=1", f"rounds.schedule={schedule}", "round0.train.steps=30",
+                 "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=8"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    # threshold 0 lets every probed difficulty pass, so the round takes max_new new lengths
+    plan = json.loads((tmp_path / "round_001" / "plan.json").read_text())
+    assert plan == ([4, 5, 6] if "max_new: 3" in schedule else [4, 5])
+    stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
+    assert stats["difficulties"] == plan
