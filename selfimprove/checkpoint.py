@@ -21,7 +21,7 @@ from safetensors.torch import save as save_tensors
 
 from selfimprove.errors import UserError
 from selfimprove.io import atomic_write_bytes, atomic_write_text
-from selfimprove.model import ModelConfig, Transformer
+from selfimprove.model import Transformer
 
 
 class CheckpointError(UserError):

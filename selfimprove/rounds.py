@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 import yaml
 
+from selfimprove import distributed
 from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
-from selfimprove.evaluate import eval_problems, evaluate, grid
-from selfimprove import distributed
+from selfimprove.evaluate import evaluate, grid
 from selfimprove.io import atomic_write_text, read_jsonl
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.model import ModelConfig, Transformer
@@ -184,7 +184,7 @@ def train_round(run: Run, r: int) -> None:
             distributed.barrier()
 
         if start < tcfg.steps:
-            train_steps(model, opt, tcfg, lambda s: plan.batch(sets, s, run.tok.pad_id), start, checkpoint,
+            train_steps(model, opt, tcfg, lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id), start, checkpoint,
                         desc=f"train r{r} m{m}")
 
 

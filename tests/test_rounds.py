@@ -69,7 +69,7 @@ def test_a_different_config_in_the_same_directory_is_refused(smoke_run, capsys):
 
 
 def test_resume_after_a_crash_mid_round_equals_the_uninterrupted_run(smoke_run, tmp_path, monkeypatch):
-    import selfimprove.rounds as rounds
+    from selfimprove import rounds
 
     real = rounds.train_steps
     calls = {"n": 0}

@@ -129,7 +129,7 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
     _, tok, sets = copy_sets(300)
     cfg = TrainConfig(steps=12, batch_size=16, lr=3e-3, warmup_steps=2, decay_steps=4, precision="fp32", checkpoint_every=5)
     plan = BatchPlan(seed=0, round=0, batch_size=16, bucket=4)
-    batch = lambda s: plan.batch(sets, s, tok.pad_id)  # noqa: E731
+    batch = lambda s: plan.batch(sets, s, tok.pad_id)
 
     model = small_model(tok)
     opt = make_optimizer(model, cfg)

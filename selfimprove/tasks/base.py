@@ -13,8 +13,9 @@ This module imports the standard library only, so ``selfimprove sample`` starts 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Union
+from typing import Any, Protocol, Union
 
 from selfimprove.errors import UserError
 
