@@ -1,0 +1,28 @@
+"""The demo config, shortened to seconds, runs through the CLI and leaves a report behind."""
+
+from pathlib import Path
+
+from selfimprove.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHORT = [
+    "model.n_layer=1", "model.n_embd=32", "model.n_head=2", "model.mlp_hidden=64",
+    "round0.examples=2000", "round0.train.steps=40", "round0.train.warmup_steps=5", "round0.train.decay_steps=10",
+    "rounds.count=2", "rounds.problems=48", "rounds.train.steps=10", "rounds.train.decay_steps=5",
+    "eval.high=11", "eval.n=8",
+]
+
+
+def test_shortened_demo_runs_and_reports(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["run", str(ROOT / "configs" / "demo.yaml"), *SHORT, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-2] == f"report: {out / 'report.md'}"
+    assert "round 0 trained on 1–8" in printed[-1] and "rounds done: 3" in printed[-1]
+    report = (out / "report.md").read_text()
+    for r in range(3):
+        assert f"| {r} |" in report
+    for name in ("accuracy.png", "rounds.png"):
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(out)]) == 0
