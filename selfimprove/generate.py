@@ -16,6 +16,8 @@ import torch
 
 from selfimprove.model import KVCache, Transformer
 
+PREFILL_TOKENS = 2048  # prompt tokens per forward pass of the prefill (a CPU cache-size choice)
+
 
 def autocast(device: torch.device, precision: str):
     """bf16 autocast context for ``precision == "bf16"``; a no-op for fp32."""
@@ -55,7 +57,15 @@ def greedy_batch(
     rows = torch.arange(B, device=device)  # original row of each active batch row
     limit = torch.as_tensor(limits, device=device)
     with autocast(device, precision):
-        logits = model(idx, cache, positions=positions, last_only=True)  # (B, 1, V)
+        # The prompt pass runs in row chunks of about PREFILL_TOKENS tokens: at 256 x 37 tokens in
+        # one piece the MLP's (B*T, 2F) activations spill out of the CPU caches and the
+        # up-projection and SiLU ran at 2/3 and 1/6 of their in-cache speed.
+        chunk = max(1, PREFILL_TOKENS // P)
+        logits = torch.cat([
+            model(idx[s : s + chunk], cache.rows(s, s + chunk), positions[s : s + chunk], last_only=True)
+            for s in range(0, B, chunk)
+        ])  # (B, 1, V)
+        cache.length = P
         for step in range(max_new):
             token = logits[:, -1].argmax(-1)  # (B,)
             done = (token == eos_id) | (limit[rows] <= step)

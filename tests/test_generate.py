@@ -59,3 +59,12 @@ def test_rope_model_left_padding_matches_alone():
     prompts = prompts_of_mixed_lengths(8, seed=3)
     batched = greedy_batch(model, prompts, [5] * 8, EOS, PAD)
     assert batched == [uncached_greedy(model, p, 5) for p in prompts]
+
+
+def test_prompt_pass_in_row_chunks_equals_one_pass(tiny_model, monkeypatch):
+    from selfimprove import generate
+
+    prompts = prompts_of_mixed_lengths(12, seed=4)
+    whole = greedy_batch(tiny_model, prompts, [6] * 12, EOS, PAD)
+    monkeypatch.setattr(generate, "PREFILL_TOKENS", 20)  # 1-2 rows per chunk
+    assert greedy_batch(tiny_model, prompts, [6] * 12, EOS, PAD) == whole == [uncached_greedy(tiny_model, p, 6) for p in prompts]

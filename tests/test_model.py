@@ -52,3 +52,15 @@ def test_cached_forward_equals_full_forward(tiny_model):
 def test_bad_model_config_is_a_value_error_naming_the_key(key, value):
     with pytest.raises(ValueError, match=key):
         ModelConfig(vocab_size=10, **{key: value})
+
+
+def test_keep_and_last_only_give_the_full_logits_at_those_positions(tiny_model):
+    idx = torch.randint(3, 24, (3, 9))
+    keep = torch.rand(3, 9) < 0.4
+    keep[0, 0] = True
+    with torch.no_grad():
+        full = tiny_model(idx)  # (B, T, V)
+        kept = tiny_model(idx, keep=keep)  # (N, V)
+        last = tiny_model(idx, last_only=True)  # (B, 1, V)
+    torch.testing.assert_close(kept, full[keep], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last, full[:, -1:], atol=1e-5, rtol=1e-5)

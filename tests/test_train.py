@@ -170,3 +170,15 @@ def test_small_model_learns_copy_of_lengths_1_to_5():
     outs = greedy_labels(model, prompts, [task.max_answer_len(task.difficulty(p)) for p in problems], tok.eos_id, tok.pad_id)
     accuracy = np.mean([tok.decode(o) == task.solve(p) for o, p in zip(outs, problems)])
     assert accuracy >= 0.99, accuracy
+
+
+def test_answer_loss_scores_only_answer_positions_like_the_full_logits():
+    import torch.nn.functional as F
+
+    _, tok, sets = copy_sets(32, 1, 8)
+    model = small_model(tok).eval()
+    x, y = collate(sets, [(0, i) for i in range(32)], tok.pad_id)
+    with torch.no_grad():
+        full = F.cross_entropy(model(x).flatten(0, 1), y.flatten(), ignore_index=-100, reduction="none")
+        torch.testing.assert_close(answer_loss(model, x, y, reduction="none"), full, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(answer_loss(model, x, y), full.sum() / (y != -100).sum(), atol=1e-5, rtol=1e-5)
