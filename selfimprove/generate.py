@@ -43,8 +43,8 @@ def greedy_batch(
     device = next(model.parameters()).device
     B, P = len(prompts), max(len(p) for p in prompts)
     max_new = max(limits)
-    cache_dtype = torch.bfloat16 if precision == "bf16" else next(model.parameters()).dtype
-    cache = KVCache(model.cfg, B, P + max_new, device, cache_dtype)
+    # The cache keeps the parameters' dtype (fp32) under bf16 autocast too: attention runs in fp32.
+    cache = KVCache(model.cfg, B, P + max_new, device, next(model.parameters()).dtype)
 
     idx = torch.full((B, P), pad_id, dtype=torch.long)
     for row, prompt in enumerate(prompts):

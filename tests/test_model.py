@@ -64,3 +64,18 @@ def test_keep_and_last_only_give_the_full_logits_at_those_positions(tiny_model):
         last = tiny_model(idx, last_only=True)  # (B, 1, V)
     torch.testing.assert_close(kept, full[keep], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(last, full[:, -1:], atol=1e-5, rtol=1e-5)
+
+
+def test_cached_attention_stays_fp32_under_bf16_autocast():
+    # Scores rounded to bf16 changed labels of a trained model; the cached path must not do that.
+    from selfimprove.model import masked_attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 4, 8) * 4 for _ in range(3))
+    mask = torch.rand(2, 1, 4, 4) < 0.7
+    mask[..., 0] = True
+    exact = masked_attention(q, k, v, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = masked_attention(q, k, v, mask)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, exact)
