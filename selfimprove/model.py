@@ -104,9 +104,12 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     T = q.shape[-2]
-    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, T)
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
-    return scores.masked_fill(future, float("-inf")).softmax(-1) @ v
+    # Scores and softmax in fp32 even under bf16 autocast, as inside SDPA: a NoPE model finds
+    # positions only through these weights (e.g. 1/t of attention to BOS), and bf16 keeps 8 bits.
+    with torch.autocast("cpu", enabled=False):
+        scores = (q.float() @ k.float().transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, T)
+        return scores.masked_fill(future, float("-inf")).softmax(-1) @ v.float()
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
