@@ -20,6 +20,8 @@ from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 def fresh_problems(task: Task, difficulties: Sequence[Difficulty], n: int, seed: int, round_: int, owner: int) -> list:
     """``n`` problems spread evenly over ``difficulties``, from the labelling seed stream (disjoint
     from evaluation's and from round 0's)."""
+    if not difficulties:  # the schedule chose to wait this round
+        return []
     rng = random.Random(f"label/{seed}/{round_}/{owner}")
     return [task.sample(difficulties[i % len(difficulties)], rng) for i in range(n)]
 

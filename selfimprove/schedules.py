@@ -105,8 +105,11 @@ def _check_options(threshold: float, max_new: int | None, axis: int) -> None:
 
 
 def _probe_upward(trained: list[Difficulty], axis: int, threshold: float, max_new: int | None,
-                  probe: Probe | None, who: str) -> list[Difficulty]:
-    """First untrained difficulty d, then d+1, ... while ``probe >= threshold``; never empty."""
+                  probe: Probe | None, who: str, wait: bool = False) -> list[Difficulty]:
+    """First untrained difficulty d, then d+1, ... while ``probe >= threshold``.
+
+    When even d fails: ``[d]`` (never stall), or with ``wait`` nothing — the round then trains
+    on the data it already has and probes again next round."""
     if probe is None:
         raise ValueError(f"the {who} schedule needs a probe")
     top = _top(trained, axis)
@@ -118,7 +121,7 @@ def _probe_upward(trained: list[Difficulty], axis: int, threshold: float, max_ne
             break
         passing.append(d)
     # Never stall: when even the next difficulty fails we still take it, as Increment would.
-    return passing or [_shift(top, axis, 1)]
+    return passing or ([] if wait else [_shift(top, axis, 1)])
 
 
 @dataclass(frozen=True)
@@ -158,11 +161,20 @@ class LabelFreeAccelerated:
     ``probe(d)`` is the agreement rate of the k voting models (or of consistency twins) on fresh
     unlabelled problems of difficulty ``d``. Same mechanics as ``Accelerated``; a separate class
     so configs and reports say which signal chose the difficulties.
+
+    ``wait``: when not even the next difficulty passes, sample nothing new this round (the model
+    consolidates on the data it has) instead of labelling problems it is likely to get wrong.
+    Self-labelled errors at a new length are correlated, so a filter passes many of them when
+    the model is weak there; not labelling them at all is the one label-free defence left.
+
+    >>> LabelFreeAccelerated(threshold=0.9, wait=True).plan(1, [1, 2, 3], lambda d: 0.5)
+    []
     """
 
     threshold: float = 0.98
     max_new: int | None = None
     axis: int = 0
+    wait: bool = False
 
     def __post_init__(self) -> None:
         _check_options(self.threshold, self.max_new, self.axis)
@@ -172,7 +184,7 @@ class LabelFreeAccelerated:
     ) -> list[Difficulty]:
         _check(round, trained)
         who = "label-free accelerated"
-        return _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, who)
+        return _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, who, self.wait)
 
 
 def _cells(trained: list[Difficulty]) -> set[Cell]:
@@ -299,8 +311,8 @@ def schedule_from_config(config: dict[str, Any]) -> AnySchedule:
 def _check_type(kind: str, key: str, value: Any) -> None:
     # bool is an int in Python; a YAML "step: true" is still a mistake.
     wants: dict[str, tuple[type, ...]] = {
-        "step": (int,), "axis": (int,), "only_last": (bool,),
+        "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,),
         "threshold": (int, float), "max_new": (int, type(None)),
     }
-    if not isinstance(value, wants[key]) or (key != "only_last" and isinstance(value, bool)):
+    if not isinstance(value, wants[key]) or (key not in ("only_last", "wait") and isinstance(value, bool)):
         raise ValueError(f"schedule {kind!r}: {key} has the wrong type ({value!r})")

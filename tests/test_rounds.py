@@ -187,3 +187,17 @@ def test_accelerated_schedules_probe_and_extend_the_range(schedule, tmp_path):
     assert plan == ([4, 5, 6] if "max_new: 3" in schedule else [4, 5])
     stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
     assert stats["difficulties"] == plan
+
+
+def test_a_waiting_schedule_adds_no_data_and_keeps_the_trained_range(tmp_path):
+    # threshold 1.0: a barely trained model never agrees with its twins on every problem
+    overrides = ["rounds.count=1", "rounds.schedule={kind: label_free_accelerated, threshold: 1.0, wait: true}",
+                 "round0.train.steps=30", "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=16"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    assert json.loads((tmp_path / "round_001" / "plan.json").read_text()) == []
+    stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
+    assert stats["labelled"] == 0 and stats["kept"] == 0
+    record = json.loads((tmp_path / "round_001" / "eval.json").read_text())
+    assert record["trained"] == [1, 2, 3] and record["step"] == 15
+    from selfimprove.report import write_report
+    assert "| 1 |" in write_report(tmp_path).read_text()
