@@ -317,7 +317,9 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
 def round_line(r: int, trained: list, stats: dict | None, summary: dict) -> str:
     lo, hi = format_difficulty(trained[0]), format_difficulty(trained[-1])
     parts = [f"round {r:3d}", f"trained {lo}..{hi}"]
-    if stats:
+    if stats and not stats["labelled"]:
+        parts.append("no new data: the schedule waited (consolidation round)")
+    elif stats:
         parts.append(f"labelled {stats['labelled']} kept {stats['kept'] / max(stats['labelled'], 1):.1%}"
                      f" label acc {stats['label_accuracy']:.1%} kept acc {stats['kept_accuracy']:.1%}")
     longest = summary["longest_at_99"]
