@@ -105,11 +105,11 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     T = q.shape[-2]
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
-    # Scores and softmax in fp32 even under bf16 autocast, as inside SDPA: a NoPE model finds
-    # positions only through these weights (e.g. 1/t of attention to BOS), and bf16 keeps 8 bits.
-    with torch.autocast("cpu", enabled=False):
-        scores = (q.float() @ k.float().transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, T)
-        return scores.masked_fill(future, float("-inf")).softmax(-1) @ v.float()
+    # Scores stay in the autocast dtype (bf16). Computing them in fp32, as SDPA does, costs 8% of
+    # a step and did not learn better: the one base run with fp32 scores extrapolated worst
+    # (docs/EXPERIMENTS.md, B6). Decoding keeps fp32 scores (see masked_attention).
+    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, T)
+    return scores.masked_fill(future, float("-inf")).softmax(-1) @ v
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
