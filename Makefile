@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/selfimprove demo
+	$(BIN)/selfimprove run configs/demo.yaml
 
 # The default suite: everything but tests marked slow (it still trains real models end to end).
 test: install
