@@ -100,7 +100,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     write(path, text)
 
 
-ROUND0_KEYS = ("seed", "threads", "task", "model", "round0", "eval")
+ROUND0_KEYS = ("seed", "task", "model", "round0", "eval")  # not threads: how fast, not what
 
 
 def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
