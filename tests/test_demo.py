@@ -11,6 +11,9 @@ SHORT = [
     "round0.examples=2000", "round0.train.steps=40", "round0.train.warmup_steps=5", "round0.train.decay_steps=10",
     "rounds.count=2", "rounds.problems=48", "rounds.train.steps=10", "rounds.train.decay_steps=5",
     "eval.high=11", "eval.n=8",
+    # A barely trained model can answer every twin identically (e.g. all zeros) and so pass the
+    # agreement probe at any length; the cap keeps the probe of such a model short.
+    "rounds.schedule.max_new=2", "rounds.probe_problems=16",
 ]
 
 
