@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfimprove.schedules import (
+    PROBE_GUARD,
     Accelerated,
     AcceleratedGrid,
     Increment,
@@ -85,7 +86,7 @@ def test_accelerated_threshold_is_inclusive_and_max_new_caps():
 
 
 def test_accelerated_guard_stops_a_probe_that_never_fails():
-    assert len(Accelerated().plan(1, [1], lambda d: 1.0)) == 1000
+    assert len(Accelerated().plan(1, [1], lambda d: 1.0)) == PROBE_GUARD == 64
 
 
 def test_accelerated_grows_faster_when_generalisation_grows():
