@@ -142,7 +142,7 @@ def initial_set(run: Run, m: int) -> TokenSet:
     return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], len(grid(r0.low, r0.high)))
 
 
-def kept_set(run: Run, r: int, owner: int) -> TokenSet:
+def kept_set(run: Run, r: int, owner: int) -> TokenSet | None:
     rows = [x for x in read_jsonl(run.round_dir(r) / "labels.jsonl") if x["model"] == owner and x["kept"]]
     levels = len({json.dumps(x["difficulty"]) for x in rows})
     if not rows:  # nothing survived the filters: train on the older sets only
