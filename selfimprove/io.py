@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from selfimprove.errors import UserError
+
 __all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_jsonl"]
 
 # mkstemp creates files 0600; a plain open() would give 0666 minus the umask. Read the umask once
@@ -81,7 +83,7 @@ def read_jsonl(path: Path | str) -> list[Any]:
     """Read every JSON line of ``path``; a torn (unparseable, unterminated) last line is skipped.
 
     Blank lines are ignored. A broken line anywhere else is real corruption, not a kill, and
-    raises ``ValueError`` naming the file and line.
+    raises ``UserError`` (a ``ValueError``) naming the file and line.
     """
     path = Path(path)
     raw = path.read_bytes()
@@ -95,7 +97,10 @@ def read_jsonl(path: Path | str) -> list[Any]:
             try:
                 out.append(json.loads(chunk))
             except ValueError as err:
-                raise ValueError(f"{path}:{number}: not a JSON line ({err})") from None
+                raise UserError(
+                    f"{path}:{number}: not a JSON line ({err}); the file is corrupted - restore it or delete "
+                    "the round folder that holds it to redo that round"
+                ) from None
     if tail.strip():
         try:
             out.append(json.loads(tail))

@@ -201,3 +201,17 @@ def test_a_waiting_schedule_adds_no_data_and_keeps_the_trained_range(tmp_path):
     assert record["trained"] == [1, 2, 3] and record["step"] == 15
     from selfimprove.report import write_report
     assert "| 1 |" in write_report(tmp_path).read_text()
+
+
+def test_a_corrupted_run_file_is_a_one_line_error(smoke_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(smoke_run, copy)
+    labels = copy / "round_001" / "labels.jsonl"
+    lines = labels.read_text().splitlines()
+    lines[3] = lines[3][: len(lines[3]) // 2]  # a torn line in the middle: not a crash artefact
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["run", str(SMOKE), "--out", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "labels.jsonl:4" in err[0] and "corrupted" in err[0]
