@@ -91,10 +91,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Greedy answers of a trained run's model for prompts read from stdin, one per line."""
     from pathlib import Path
 
-    from selfimprove.predict import predict
+    from selfimprove.predict import answer_prompts, load_round_model
 
+    loaded = load_round_model(Path(args.run_dir), args.round, args.model)  # fail before reading stdin
     prompts = [line.strip() for line in sys.stdin if line.strip()]
-    for answer in predict(Path(args.run_dir), prompts, args.round, args.model):
+    for answer in answer_prompts(*loaded, prompts):
         print(answer)
     return 0
 

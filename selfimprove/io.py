@@ -26,7 +26,7 @@ from typing import Any
 
 from selfimprove.errors import UserError
 
-__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_jsonl"]
+__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl", "read_yaml"]
 
 # mkstemp creates files 0600; a plain open() would give 0666 minus the umask. Read the umask once
 # at import (os.umask can only be read by setting it) so renamed files get the ordinary mode.
@@ -153,3 +153,21 @@ def _fsync_dir(folder: Path) -> None:
         pass  # some filesystems refuse fsync on folders; the rename itself is still atomic
     finally:
         os.close(fd)
+
+
+def read_json(path: Path | str) -> Any:
+    """A JSON file of a run directory; a corrupted one is a one-line ``UserError``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: corrupted JSON ({err}); restore it or delete its round folder to redo the round") from None
+
+
+def read_yaml(path: Path | str) -> Any:
+    """A YAML file (a run's config.yaml); a corrupted one is a one-line ``UserError``."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: corrupted YAML ({str(err).splitlines()[0]}); restore it from the run's config") from None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import yaml
 
 from selfimprove.checkpoint import CheckpointError, load_checkpoint
 from selfimprove.config import config_from_dict, to_plain
 from selfimprove.evaluate import answer
+from selfimprove.io import read_yaml
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
@@ -24,7 +24,7 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
     """(task, tokenizer, model, precision) of a finished round (default: the latest)."""
     if not (run_dir / "config.yaml").exists():
         raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
-    cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    cfg = config_from_dict(read_yaml(run_dir / "config.yaml"))
     done = finished_rounds(run_dir)
     if not done:
         raise CheckpointError(f"{run_dir} has no finished round yet")
@@ -41,8 +41,12 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
     return task, tok, net, resolve_precision(cfg.rounds.train.precision, torch.device("cpu"))
 
 
-def predict(run_dir: Path, prompts: list[str], round_: int | None = None, model: int = 0) -> list[str]:
-    """The model's greedy answer to each prompt (malformed prompts are a one-line TaskError)."""
-    task, tok, net, precision = load_round_model(run_dir, round_, model)
+def answer_prompts(task, tok, net, precision: str, prompts: list[str]) -> list[str]:
+    """Greedy answers of a loaded model (malformed prompts are a one-line TaskError)."""
     problems = [task.parse(p) for p in prompts]
     return answer(net, task, tok, problems, 256, precision) if problems else []
+
+
+def predict(run_dir: Path, prompts: list[str], round_: int | None = None, model: int = 0) -> list[str]:
+    """The model's greedy answer to each prompt."""
+    return answer_prompts(*load_round_model(run_dir, round_, model), prompts)

@@ -27,7 +27,7 @@ from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
-from selfimprove.io import atomic_write_text, read_jsonl
+from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.report import longest_at
@@ -93,7 +93,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     path = out / "config.yaml"
     distributed.barrier()  # every rank looks before rank 0 writes
     if path.exists():
-        if yaml.safe_load(path.read_text()) != yaml.safe_load(text):
+        if read_yaml(path) != yaml.safe_load(text):
             raise ConfigError(f"{out} holds a run with a different config; use --out to start a new run there")
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
     source = base / "round_000"
     if not (source / "DONE").exists() or not (base / "config.yaml").exists():
         raise ConfigError(f"--base {base}: no finished round 0 there")
-    theirs, ours = yaml.safe_load((base / "config.yaml").read_text()), to_plain(cfg)
+    theirs, ours = read_yaml(base / "config.yaml"), to_plain(cfg)
     for key in ROUND0_KEYS:
         if theirs.get(key) != ours[key]:
             raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")
@@ -212,7 +212,7 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     path = run.round_dir(r) / "plan.json"
     distributed.barrier()
     if path.exists():
-        return [difficulty_from_json(d) for d in json.loads(path.read_text())]
+        return [difficulty_from_json(d) for d in read_json(path)]
     schedule = schedule_from_config(run.cfg.rounds.schedule)
     n, bs = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size
     if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated":
@@ -231,7 +231,7 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
     stats_path = folder / "filter_stats.json"
     distributed.barrier()
     if stats_path.exists():
-        return json.loads(stats_path.read_text())
+        return read_json(stats_path)
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
         load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
     shared = rc.voting == "shared_data"
@@ -290,14 +290,14 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
         stats = None
         if r > 0:
             new = plan_round(run, r, trained, precision) if not (folder / "DONE").exists() else [
-                difficulty_from_json(d) for d in json.loads((folder / "plan.json").read_text())]
+                difficulty_from_json(d) for d in read_json(folder / "plan.json")]
             if not (folder / "DONE").exists():
                 stats = self_label(run, r, new, precision)
             trained = trained + [d for d in new if d not in trained]
             for m in range(run.k):
                 run.sets[m].append(kept_set(run, r, 0 if cfg.rounds.voting == "shared_data" else m))
         if (folder / "DONE").exists():
-            wall_before = json.loads((folder / "eval.json").read_text()).get("wall_time_s", 0.0)
+            wall_before = read_json(folder / "eval.json").get("wall_time_s", 0.0)
             run.started = time.monotonic()
             continue
         train_round(run, r)

@@ -215,3 +215,18 @@ def test_a_corrupted_run_file_is_a_one_line_error(smoke_run, tmp_path, capsys):
     assert main(["run", str(SMOKE), "--out", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "labels.jsonl:4" in err[0] and "corrupted" in err[0]
+
+
+def test_a_corrupted_eval_or_config_is_a_one_line_error(smoke_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(smoke_run, copy)
+    (copy / "round_000" / "eval.json").write_text('{"round": 0, "ste')
+    assert main(["run", str(SMOKE), "--out", str(copy)]) == 2
+    assert "eval.json" in capsys.readouterr().err
+    (copy / "config.yaml").write_text("name: [unclosed\n")
+    assert main(["run", str(SMOKE), "--out", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.yaml" in err[0]
+    assert main(["predict", str(copy)]) == 2
