@@ -2,6 +2,13 @@ import os
 
 import pytest
 import torch
+from hypothesis import settings
+
+# CI (CI=true) runs hypothesis with a fixed seed so a green main stays green; locally each run
+# explores new examples.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 from selfimprove.model import ModelConfig, Transformer
 
