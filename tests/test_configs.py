@@ -153,3 +153,13 @@ def test_floats_without_a_dot_are_read_as_numbers(tmp_path):
     path.write_text("# selfimprove run lr.yaml\nround0: {train: {lr: fast}}\n")
     with pytest.raises(ConfigError, match="round0.train.lr"):
         load_config(path)
+
+
+def test_reverse_addition_cpu_presets_share_the_demos_round_0():
+    """Their comments say `--base runs/demo` works: that needs identical round-0 sections."""
+    from selfimprove.rounds import ROUND0_KEYS
+
+    demo = load_config(ROOT / "configs" / "demo.yaml").to_dict()
+    for name in ("unfiltered", "consistency", "accelerated"):
+        preset = load_config(ROOT / "configs" / "cpu" / f"reverse_addition_{name}.yaml").to_dict()
+        assert all(preset[k] == demo[k] for k in ROUND0_KEYS), name
