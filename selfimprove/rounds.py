@@ -142,8 +142,9 @@ def initial_set(run: Run, m: int) -> TokenSet:
     return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], len(grid(r0.low, r0.high)))
 
 
-def kept_set(run: Run, r: int, owner: int) -> TokenSet | None:
-    rows = [x for x in read_jsonl(run.round_dir(r) / "labels.jsonl") if x["model"] == owner and x["kept"]]
+def kept_set(run: Run, rows: list[dict], owner: int) -> TokenSet | None:
+    """The kept labels of one owner (from a round's labels.jsonl rows) as a training set."""
+    rows = [x for x in rows if x["model"] == owner and x["kept"]]
     levels = len({json.dumps(x["difficulty"]) for x in rows})
     if not rows:  # nothing survived the filters: train on the older sets only
         return None
@@ -287,16 +288,15 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     for r in range(cfg.rounds.count + 1):
         folder = run.round_dir(r)
         folder.mkdir(parents=True, exist_ok=True)
-        stats = None
-        if r > 0:
-            new = plan_round(run, r, trained, precision) if not (folder / "DONE").exists() else [
-                difficulty_from_json(d) for d in read_json(folder / "plan.json")]
-            if not (folder / "DONE").exists():
-                stats = self_label(run, r, new, precision)
+        done, stats = (folder / "DONE").exists(), None
+        if r > 0:  # both steps reuse their files when they exist (a finished or resumed round)
+            new = plan_round(run, r, trained, precision)
+            stats = self_label(run, r, new, precision)
             trained = trained + [d for d in new if d not in trained]
+            rows = read_jsonl(folder / "labels.jsonl")
             for m in range(run.k):
-                run.sets[m].append(kept_set(run, r, 0 if cfg.rounds.voting == "shared_data" else m))
-        if (folder / "DONE").exists():
+                run.sets[m].append(kept_set(run, rows, 0 if cfg.rounds.voting == "shared_data" else m))
+        if done:
             wall_before = read_json(folder / "eval.json").get("wall_time_s", 0.0)
             run.started = time.monotonic()
             continue
