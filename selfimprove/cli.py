@@ -164,7 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs one subcommand and returns its exit status (argparse's own errors return 2)."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        # argparse stops collecting `run`'s key=value overrides at the first option, so
+        # `run CONFIG --out DIR key=value` leaves them over; take them, refuse anything else.
+        overrides_left = all("=" in x and not x.startswith("-") for x in extra)
+        if extra and overrides_left and getattr(args, "overrides", None) is not None:
+            args.overrides = [*args.overrides, *extra]
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return args.run(args)
     except SystemExit as done:  # argparse exits on --help (0) and usage errors (2)
         return done.code if isinstance(done.code, int) else 0 if done.code is None else 2

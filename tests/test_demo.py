@@ -29,3 +29,15 @@ def test_shortened_demo_runs_and_reports(tmp_path, capsys):
     for name in ("accuracy.png", "rounds.png"):
         assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["report", str(out)]) == 0
+
+
+def test_overrides_may_follow_options(tmp_path, capsys):
+    # The override after --out reaches the config loader (whose one-line error names the key)
+    # instead of being refused by argparse as an unrecognized argument.
+    config = str(ROOT / "configs" / "demo.yaml")
+    assert main(["run", config, "--out", str(tmp_path / "x"), "round0.no_such_key=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no_such_key" in err and "unrecognized" not in err
+    assert main(["run", config, "--out", str(tmp_path / "x"), "--no-such-option"]) == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
