@@ -215,6 +215,10 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     if path.exists():
         return [difficulty_from_json(d) for d in read_json(path)]
     schedule = schedule_from_config(run.cfg.rounds.schedule)
+    # The probe must see round r-1's model; after a resume or --base fork round r-1 was skipped,
+    # so the models in memory are still freshly initialised.
+    for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
+        load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
     n, bs = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size
     if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated":
         probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision)

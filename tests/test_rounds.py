@@ -230,3 +230,37 @@ def test_a_corrupted_eval_or_config_is_a_one_line_error(smoke_run, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "config.yaml" in err[0]
     assert main(["predict", str(copy)]) == 2
+
+
+@pytest.mark.parametrize("kind", ["label_free_accelerated", "accelerated"])
+def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_run, tmp_path, monkeypatch):
+    # A run forked from another's round 0 (as after a resume) skips training round 0, so the
+    # probe must load round 0's weights rather than see the freshly initialised model.
+    import torch
+    import selfimprove.rounds as rounds
+    from selfimprove.checkpoint import load_checkpoint
+
+    seen = []
+
+    def spy(models, *args, **kwargs):
+        seen.append(torch.cat([p.detach().flatten() for p in models[0].parameters()]).clone())
+        return lambda difficulty: 0.0
+
+    def spy_eval(model, *args, **kwargs):
+        seen.append(torch.cat([p.detach().flatten() for p in model.parameters()]).clone())
+        return [{"accuracy": 0.0}]
+
+    monkeypatch.setattr(rounds, "agreement_probe", spy)
+    monkeypatch.setattr(rounds, "evaluate", spy_eval)
+    cfg = load_config(SMOKE, ["rounds.count=1", f"rounds.schedule={{kind: {kind}}}"])
+    run = rounds.Run(cfg, tmp_path, torch.device("cpu"), log=lambda line: None)
+    rounds.fork_base(cfg, tmp_path, smoke_run)
+    rounds.build_models(run)
+    rounds.plan_round(run, 1, [1, 2], "fp32")
+    fresh = rounds.Run(cfg, tmp_path, torch.device("cpu"), log=lambda line: None)
+    rounds.build_models(fresh)
+    initial = torch.cat([p.detach().flatten() for p in fresh.models[0].parameters()])
+    load_checkpoint(smoke_run / "round_000", fresh.models[0], None, fresh.prefix(0))
+    expected = torch.cat([p.detach().flatten() for p in fresh.models[0].parameters()])
+    assert not torch.equal(initial, expected)
+    assert seen and torch.equal(seen[0], expected)
