@@ -165,27 +165,37 @@ class LabelFreeAccelerated:
 
     ``wait``: when not even the next difficulty passes, sample nothing new this round (the model
     consolidates on the data it has) instead of labelling problems it is likely to get wrong.
+    ``refresh`` (with ``wait``): a waiting round labels fresh problems at the longest trained
+    difficulty instead of none, so consolidation sees new problems rather than the same ones.
     Self-labelled errors at a new length are correlated, so a filter passes many of them when
     the model is weak there; not labelling them at all is the one label-free defence left.
 
     >>> LabelFreeAccelerated(threshold=0.9, wait=True).plan(1, [1, 2, 3], lambda d: 0.5)
     []
+    >>> LabelFreeAccelerated(threshold=0.9, wait=True, refresh=True).plan(1, [1, 2, 3], lambda d: 0.5)
+    [3]
     """
 
     threshold: float = 0.98
     max_new: int | None = None
     axis: int = 0
     wait: bool = False
+    refresh: bool = False
 
     def __post_init__(self) -> None:
         _check_options(self.threshold, self.max_new, self.axis)
+        if self.refresh and not self.wait:
+            raise ValueError("refresh only applies to waiting rounds: set wait: true as well")
 
     def plan(
         self, round: int, trained: list[Difficulty], probe: Probe | None = None
     ) -> list[Difficulty]:
         _check(round, trained)
         who = "label-free accelerated"
-        return _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, who, self.wait)
+        new = _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, who, self.wait)
+        # A waiting round otherwise re-reads the same self-labelled problems every round; fresh
+        # ones at the frontier (where the probe already passed) give it new data to learn from.
+        return new or ([_top(trained, self.axis)] if self.refresh else [])
 
 
 def _cells(trained: list[Difficulty]) -> set[Cell]:
@@ -312,8 +322,8 @@ def schedule_from_config(config: dict[str, Any]) -> AnySchedule:
 def _check_type(kind: str, key: str, value: Any) -> None:
     # bool is an int in Python; a YAML "step: true" is still a mistake.
     wants: dict[str, tuple[type, ...]] = {
-        "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,),
+        "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,), "refresh": (bool,),
         "threshold": (int, float), "max_new": (int, type(None)),
     }
-    if not isinstance(value, wants[key]) or (key not in ("only_last", "wait") and isinstance(value, bool)):
+    if not isinstance(value, wants[key]) or (key not in ("only_last", "wait", "refresh") and isinstance(value, bool)):
         raise ValueError(f"schedule {kind!r}: {key} has the wrong type ({value!r})")

@@ -203,6 +203,17 @@ def test_a_waiting_schedule_adds_no_data_and_keeps_the_trained_range(tmp_path):
     assert "| 1 |" in write_report(tmp_path).read_text()
 
 
+def test_a_refreshing_wait_labels_fresh_problems_at_the_frontier(tmp_path):
+    overrides = ["rounds.count=1", "rounds.schedule={kind: label_free_accelerated, threshold: 1.0, wait: true, refresh: true}",
+                 "round0.train.steps=30", "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=16"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    assert json.loads((tmp_path / "round_001" / "plan.json").read_text()) == [3]
+    stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
+    assert stats["labelled"] == 24 and stats["difficulties"] == [3]
+    record = json.loads((tmp_path / "round_001" / "eval.json").read_text())
+    assert record["trained"] == [1, 2, 3]  # the frontier was already trained: the range stays
+
+
 def test_a_corrupted_run_file_is_a_one_line_error(smoke_run, tmp_path, capsys):
     import shutil
 

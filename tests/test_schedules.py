@@ -117,6 +117,14 @@ def test_label_free_accelerated_is_the_same_mechanics_with_its_own_name():
     assert LabelFreeAccelerated() != Accelerated(threshold=0.98)
 
 
+def test_a_refreshing_wait_relabels_the_frontier_and_otherwise_changes_nothing():
+    schedule = LabelFreeAccelerated(threshold=0.9, wait=True, refresh=True)
+    assert schedule.plan(1, [1, 2, 3], lambda d: 0.5) == [3]  # waiting: fresh problems at 3
+    assert schedule.plan(1, [1, 2, 3], lambda d: 0.95 if d <= 5 else 0.5) == [4, 5]
+    maze = LabelFreeAccelerated(threshold=0.9, wait=True, refresh=True, axis=0)
+    assert maze.plan(1, [(1, 12), (2, 12)], lambda d: 0.0) == [(2, 12)]
+
+
 def test_multiplication_grid_order():
     plans = run(MultiplicationGrid(), square(5), 8)
     assert plans == [
@@ -215,6 +223,7 @@ def test_schedule_from_config_builds_each_kind():
         ({"kind": "increment", "step": 0}, "step >= 1"),
         ({"kind": "accelerated", "threshold": 99}, "threshold"),
         ({"kind": "accelerated", "max_new": 0}, "max_new"),
+        ({"kind": "label_free_accelerated", "refresh": True}, "wait: true"),
     ],
 )
 def test_schedule_from_config_errors_name_the_problem(config, words):
