@@ -155,11 +155,15 @@ def test_floats_without_a_dot_are_read_as_numbers(tmp_path):
         load_config(path)
 
 
-def test_reverse_addition_cpu_presets_share_the_demos_round_0():
-    """Their comments say `--base runs/demo` works: that needs identical round-0 sections."""
+def test_partner_presets_share_their_round_0():
+    """Their comments say `--base runs/<partner>` works: that needs identical round-0 sections."""
     from selfimprove.rounds import ROUND0_KEYS
 
-    demo = load_config(ROOT / "configs" / "demo.yaml").to_dict()
-    for name in ("unfiltered", "consistency", "accelerated"):
-        preset = load_config(ROOT / "configs" / "cpu" / f"reverse_addition_{name}.yaml").to_dict()
-        assert all(preset[k] == demo[k] for k in ROUND0_KEYS), name
+    partners = [("reverse_addition_unfiltered", "reverse_addition_consistency", "reverse_addition_accelerated"),
+                ("forward_addition_nofilter", "forward_addition_length"), ("reverse", "reverse_accelerated"),
+                ("multiplication_nofilter", "multiplication_majority_length"), ("maze_hops_nofilter", "maze_hops_majority")]
+    for group in partners:
+        first, *rest = [load_config(ROOT / "configs" / "cpu" / f"{name}.yaml").to_dict() for name in group]
+        for name, preset in zip(group[1:], rest):
+            assert all(preset[k] == first[k] for k in ROUND0_KEYS), name
+            assert (preset["rounds"]["models"], preset["rounds"]["voting"]) == (first["rounds"]["models"], first["rounds"]["voting"])
