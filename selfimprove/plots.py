@@ -121,7 +121,8 @@ def rounds_png(rows: Sequence[Mapping[str, Any]], title: str, ylabel: str,
     """Per-round diagnostics: self-labelled data quality (top) and reach at >= 99% (bottom).
 
     Each row has ``round`` and optional ``label_accuracy``, ``kept_accuracy``, ``keep_rate``,
-    ``longest`` (``None``: nothing reached 99%, drawn as 0). With ``reference`` a dashed line
+    ``longest`` (``None``: nothing reached 99%, drawn as 0) and ``waited`` (the schedule added
+    no data that round: shaded, with no label-quality points). With ``reference`` a dashed line
     shows the +1-per-round pace of the standard schedule (paper Fig. 10).
     """
     from matplotlib.ticker import MaxNLocator
@@ -133,6 +134,12 @@ def rounds_png(rows: Sequence[Mapping[str, Any]], title: str, ylabel: str,
               ("kept_accuracy", "kept self-labels correct", "s-", "#ff7f0e"),
               ("keep_rate", "kept / labelled (filter keep rate)", "^--", "#7f7f7f"))
     drawn = False
+    waited = [r["round"] for r in rows if r.get("waited")]
+    for i, x in enumerate(waited):  # no data to score: shade the round instead of plotting 0
+        for ax in (top, bottom):
+            ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0,
+                       label="waited: no new data" if i == 0 and ax is top else None)
+    drawn = drawn or bool(waited)
     for key, label, style, colour in series:
         pts = [(r["round"], r[key]) for r in rows if r.get(key) is not None]
         if pts:

@@ -108,7 +108,8 @@ def write_report(run_dir: Path | str) -> Path:
              plots.accuracy_png(curves, trained, latest.index, f"{title}: accuracy by round",
                                 xlabel))
     rows = [{"round": r.index, "label_accuracy": r.label_accuracy, "keep_rate": r.keep_rate,
-             "kept_accuracy": r.kept_accuracy, "longest": longest_at(r.cells)}
+             "kept_accuracy": r.kept_accuracy, "longest": longest_at(r.cells),
+             "waited": r.index > 0 and r.labelled == 0}
             for r in run.evaluated]
     ylabel = "largest n×n at ≥ 99%" if grid else "longest difficulty at ≥ 99%"
     save("rounds.png", "Self-labelled data and reach per round",

@@ -309,8 +309,8 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
         record["wall_time_s"] = wall_before + time.monotonic() - run.started
         write(folder / "eval.json", json.dumps(record, indent=1))
         summary = {"round": r, "step": record["step"], "longest_at_99": longest_at(record["cells"]),
-                   "label_accuracy": stats and stats["label_accuracy"],
-                   "kept_fraction": stats and stats["kept"] / max(stats["labelled"], 1),
+                   "label_accuracy": stats["label_accuracy"] if stats and stats["labelled"] else None,
+                   "kept_fraction": stats["kept"] / stats["labelled"] if stats and stats["labelled"] else None,
                    "wall_time_s": record["wall_time_s"]}
         write_metrics(run, record, summary)
         write(folder / "DONE", "")

@@ -157,8 +157,9 @@ def _load_round(index: int, folder: Path, notes: list[str]) -> RoundInfo:
         info.labelled, info.kept = fs.get("labelled"), fs.get("kept")
         if info.labelled and info.kept is not None:
             info.keep_rate = info.kept / info.labelled
-        info.label_accuracy = fs.get("label_accuracy")
-        info.kept_accuracy = fs.get("kept_accuracy")
+        if info.labelled != 0:  # a waiting round labelled nothing: no accuracy to speak of
+            info.label_accuracy = fs.get("label_accuracy")
+            info.kept_accuracy = fs.get("kept_accuracy")
     if ev is None:
         notes.append(f"{folder.name}: no eval.json yet" + ("" if info.done else " (in progress)"))
     elif fs is None and index > 0:
@@ -194,7 +195,7 @@ def _fill_from_metrics(path: Path, rounds: dict[int, RoundInfo], notes: list[str
             info.cells = {k: sum(v) / len(v) for k, v in per_cell[r].items()}
             info.step = info.step if info.step is not None else steps.get(r)
             notes.append(f"round_{r:03d}: accuracy taken from metrics.jsonl (no eval.json)")
-        s = summary.get(r, {})
+        s = summary.get(r, {}) if info.labelled is None else {}  # filter_stats.json said it all
         if info.label_accuracy is None:
             info.label_accuracy = s.get("label_accuracy")
         if info.keep_rate is None:

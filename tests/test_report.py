@@ -222,3 +222,20 @@ def test_import_does_not_load_matplotlib() -> None:
     code = "import sys, selfimprove.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_waiting_round_has_no_label_accuracy_rather_than_zero(tmp_path: Path) -> None:
+    from selfimprove.rundir import load_run
+
+    run = tmp_path / "add"
+    _addition_run(run)
+    waited = {"difficulties": [], "labelled": 0, "kept": 0, "label_accuracy": 0.0,
+              "kept_accuracy": 0.0, "filters": []}
+    _write_round(run, 3, _curve(13), list(range(1, 14)), task="reverse_addition", stats=waited)
+    append_jsonl(run / "metrics.jsonl", {"kind": "round", "round": 3, "label_accuracy": 0.0, "kept_fraction": 0.0})
+    info = {r.index: r for r in load_run(run).rounds}[3]
+    assert (info.label_accuracy, info.kept_accuracy, info.keep_rate) == (None, None, None)
+    md = write_report(run).read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| 3 | done |"))
+    assert "0.0%" not in row
+    _check_pngs(run / "plots", ["rounds.png"])
