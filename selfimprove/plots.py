@@ -133,13 +133,12 @@ def rounds_png(rows: Sequence[Mapping[str, Any]], title: str, ylabel: str,
     series = (("label_accuracy", "all self-labels correct", "o-", "#1f77b4"),
               ("kept_accuracy", "kept self-labels correct", "s-", "#ff7f0e"),
               ("keep_rate", "kept / labelled (filter keep rate)", "^--", "#7f7f7f"))
-    drawn = False
     waited = [r["round"] for r in rows if r.get("waited")]
     for i, x in enumerate(waited):  # no data to score: shade the round instead of plotting 0
         for ax in (top, bottom):
             ax.axvspan(x - 0.4, x + 0.4, color="0.9", zorder=0,
                        label="waited: no new data" if i == 0 and ax is top else None)
-    drawn = drawn or bool(waited)
+    drawn = bool(waited)
     for key, label, style, colour in series:
         pts = [(r["round"], r[key]) for r in rows if r.get(key) is not None]
         if pts:

@@ -208,6 +208,12 @@ def evaluate_round(run: Run, r: int, trained: list, precision: str) -> dict:
             "cells": mean, "models": per_model if len(per_model) > 1 else None}
 
 
+def load_previous_round(run: Run, r: int) -> None:
+    """Every model and optimizer as round r-1 left them."""
+    for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
+        load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
+
+
 def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     """The round's difficulties, from the schedule; stored in plan.json so a resume reuses them."""
     path = run.round_dir(r) / "plan.json"
@@ -217,8 +223,7 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     schedule = schedule_from_config(run.cfg.rounds.schedule)
     # The probe must see round r-1's model; after a resume or --base fork round r-1 was skipped,
     # so the models in memory are still freshly initialised.
-    for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
-        load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
+    load_previous_round(run, r)
     n, bs = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size
     if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated":
         probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision)
@@ -237,8 +242,7 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
     distributed.barrier()
     if stats_path.exists():
         return read_json(stats_path)
-    for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
-        load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
+    load_previous_round(run, r)
     shared = rc.voting == "shared_data"
     owners = 1 if shared else run.k
     n = rc.problems * (rc.models if rc.voting == "more_data" else 1)
@@ -308,9 +312,10 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
         record = evaluate_round(run, r, trained, precision)
         record["wall_time_s"] = wall_before + time.monotonic() - run.started
         write(folder / "eval.json", json.dumps(record, indent=1))
+        labelled = stats["labelled"] if stats else 0  # 0: round 0, or the schedule waited
         summary = {"round": r, "step": record["step"], "longest_at_99": longest_at(record["cells"]),
-                   "label_accuracy": stats["label_accuracy"] if stats and stats["labelled"] else None,
-                   "kept_fraction": stats["kept"] / stats["labelled"] if stats and stats["labelled"] else None,
+                   "label_accuracy": stats["label_accuracy"] if labelled else None,
+                   "kept_fraction": stats["kept"] / labelled if labelled else None,
                    "wall_time_s": record["wall_time_s"]}
         write_metrics(run, record, summary)
         write(folder / "DONE", "")
@@ -324,7 +329,7 @@ def round_line(r: int, trained: list, stats: dict | None, summary: dict) -> str:
     if stats and not stats["labelled"]:
         parts.append("no new data: the schedule waited (consolidation round)")
     elif stats:
-        parts.append(f"labelled {stats['labelled']} kept {stats['kept'] / max(stats['labelled'], 1):.1%}"
+        parts.append(f"labelled {stats['labelled']} kept {stats['kept'] / stats['labelled']:.1%}"
                      f" label acc {stats['label_accuracy']:.1%} kept acc {stats['kept_accuracy']:.1%}")
     longest = summary["longest_at_99"]
     parts.append(f"longest >=99%: {'none' if longest is None else longest}")

@@ -325,5 +325,5 @@ def _check_type(kind: str, key: str, value: Any) -> None:
         "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,), "refresh": (bool,),
         "threshold": (int, float), "max_new": (int, type(None)),
     }
-    if not isinstance(value, wants[key]) or (key not in ("only_last", "wait", "refresh") and isinstance(value, bool)):
+    if not isinstance(value, wants[key]) or (bool not in wants[key] and isinstance(value, bool)):
         raise ValueError(f"schedule {kind!r}: {key} has the wrong type ({value!r})")
