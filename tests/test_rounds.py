@@ -248,7 +248,8 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
     # A run forked from another's round 0 (as after a resume) skips training round 0, so the
     # probe must load round 0's weights rather than see the freshly initialised model.
     import torch
-    import selfimprove.rounds as rounds
+
+    from selfimprove import rounds
     from selfimprove.checkpoint import load_checkpoint
 
     seen = []
