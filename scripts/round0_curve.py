@@ -1,0 +1,62 @@
+"""Learning curve of a config's round 0: train model 0 exactly as ``selfimprove run`` would and
+evaluate the config's eval grid every ``--every`` steps, one JSON line per evaluation.
+
+    .venv/bin/python scripts/round0_curve.py configs/cpu/maze_hops_nofilter.yaml --every 500 threads=1
+
+Nothing is written to disk: this is for deciding a preset's round 0 (does the base learn the task
+at this size, and when does it "click"?), which costs a whole run with ``selfimprove run``.
+Overrides (``key=value``) are the CLI's. Accuracy is exact match on ``eval.n`` problems per cell,
+from the same evaluation stream as a run's, so the last line equals the run's round-0 evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from selfimprove.config import ConfigError, load_config
+from selfimprove.data import BatchPlan
+from selfimprove.evaluate import evaluate, grid
+from selfimprove.rounds import Run, build_models
+from selfimprove.tasks.base import difficulty_from_json, format_difficulty
+from selfimprove.train import resolve_precision, train_steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--every", type=int, default=500, help="evaluate every N steps (default 500)")
+    args, overrides = parser.parse_known_args(argv)
+    try:
+        cfg = load_config(args.config, overrides)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    run = Run(cfg, Path("."), torch.device("cpu" if cfg.device == "auto" else cfg.device))
+    build_models(run)
+    model, optimizer = run.models[0], run.optimizers[0]
+    tcfg = dataclasses.replace(cfg.round0.train, checkpoint_every=args.every)
+    plan = BatchPlan(run.model_seed(0), 0, tcfg.batch_size, cfg.rounds.newest_fraction, tcfg.bucket)
+    cells, precision, started = grid(cfg.eval.low, cfg.eval.high), resolve_precision(tcfg.precision, run.device), time.monotonic()
+
+    def report(step: int) -> None:
+        results = evaluate(model, run.task, run.tok, cells, cfg.eval.n, cfg.seed, cfg.eval.batch_size, precision)
+        model.train()
+        line = {"step": step, "minutes": round((time.monotonic() - started) / 60, 2)}
+        line.update({format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results})
+        print(json.dumps(line), flush=True)
+
+    train_steps(model, optimizer, tcfg, lambda s: plan.batch(run.sets[0], s, run.tok.pad_id), 0, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
