@@ -111,7 +111,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping of its fields, got {value!r}")
         return _build(hint, value, key)
-    if hint is Difficulty or hint == Union[int, tuple[int, ...]]:
+    if hint == Difficulty:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):

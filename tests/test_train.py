@@ -24,13 +24,13 @@ def copy_sets(n=2000, low=1, high=5, seed=0):
 
 def small_model(tok, seed=0, **kw):
     torch.manual_seed(seed)
-    cfg = dict(vocab_size=len(tok), n_layer=2, n_head=2, n_embd=48, mlp_hidden=96) | kw
+    cfg = {"vocab_size": len(tok), "n_layer": 2, "n_head": 2, "n_embd": 48, "mlp_hidden": 96} | kw
     return Transformer(ModelConfig(**cfg))
 
 
 def test_prompt_is_masked_and_answer_plus_eos_are_targets():
     task, tok, (s,) = copy_sets(5)
-    x, y = collate([s], [(0, 0)], tok.pad_id)
+    _x, y = collate([s], [(0, 0)], tok.pad_id)
     n, p = int(s.lengths[0]), int(s.prompt_lengths[0])
     assert (y[0, : p - 1] == -100).all()
     assert y[0, n - 2].item() == tok.eos_id
@@ -38,7 +38,7 @@ def test_prompt_is_masked_and_answer_plus_eos_are_targets():
 
 
 def test_bucketed_batches_give_the_same_per_example_loss_as_plain_padding():
-    task, tok, sets = copy_sets(64, 1, 12)
+    _task, tok, sets = copy_sets(64, 1, 12)
     model = small_model(tok).eval()
     picks = [(0, i) for i in range(64)]
     # plain padding: one batch padded to the longest example

@@ -15,11 +15,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from selfimprove.errors import UserError
 
-Difficulty = Union[int, tuple[int, ...]]
+Difficulty = int | tuple[int, ...]
 
 # Problems are small frozen dataclasses owned by each task; the protocol treats them opaquely.
 Problem = Any
