@@ -31,7 +31,7 @@ bench: install
 	$(BIN)/python benchmarks/throughput.py
 
 lint: install
-	$(BIN)/ruff check selfimprove tests benchmarks
+	$(BIN)/ruff check selfimprove tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
