@@ -23,7 +23,7 @@ import torch
 from selfimprove.config import ConfigError, load_config
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
-from selfimprove.rounds import Run, build_models
+from selfimprove.rounds import Run, build_models, resolve_device
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 from selfimprove.train import resolve_precision, train_steps
 
@@ -35,17 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parser.parse_known_args(argv)
     try:
         cfg = load_config(args.config, overrides)
+        run = Run(cfg, Path("."), resolve_device(cfg.device))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    run = Run(cfg, Path("."), torch.device("cpu" if cfg.device == "auto" else cfg.device))
     build_models(run)
     model, optimizer = run.models[0], run.optimizers[0]
     tcfg = dataclasses.replace(cfg.round0.train, checkpoint_every=args.every)
     plan = BatchPlan(run.model_seed(0), 0, tcfg.batch_size, cfg.rounds.newest_fraction, tcfg.bucket)
-    cells, precision, started = grid(cfg.eval.low, cfg.eval.high), resolve_precision(tcfg.precision, run.device), time.monotonic()
+    # A run evaluates every round, round 0 included, at the rounds' precision.
+    precision = resolve_precision(cfg.rounds.train.precision, run.device)
+    cells, started = grid(cfg.eval.low, cfg.eval.high), time.monotonic()
 
     def report(step: int) -> None:
         results = evaluate(model, run.task, run.tok, cells, cfg.eval.n, cfg.seed, cfg.eval.batch_size, precision)
