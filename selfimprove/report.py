@@ -243,6 +243,12 @@ def _summary(run: RunData) -> dict[str, Any]:
             "wall_time_s": max(walls) if walls else None, "headline": headline}
 
 
+def _fmt_probe(probe: Mapping[Key, float]) -> str:
+    if not probe:
+        return "—"
+    return ", ".join(f"{fmt_difficulties([k])}: {v:.2f}" for k, v in probe.items())
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -258,19 +264,25 @@ def _markdown(run: RunData, summary: dict[str, Any], images: list[tuple[str, str
              f"models voting: {rounds_cfg['models']}" if "models" in rounds_cfg else ""]
     out = [f"# Self-improvement report: {run.name}", "", " · ".join(f for f in facts if f), "",
            f"**Headline:** {summary['headline']}", "", "## Rounds", "",
-           ("| round | status | step | trained this round | labelled | kept % | label acc. "
+           ("| round | status | step | probe | trained this round | labelled | kept % | label acc. "
             "| kept-label acc. | longest ≥ 99% | wall time |"),
-           "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+           "|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in run.rounds:
         n = longest_at(r.cells) if r.evaluated else None
         reach = "—" if not r.evaluated else "none" if n is None else f"{n}×{n}" if grid else n
         status = "done" if r.done else "in progress" if r is run.rounds[-1] else "not done"
-        cols = [r.index, status, "—" if r.step is None else r.step, fmt_difficulties(r.sampled),
+        cols = [r.index, status, "—" if r.step is None else r.step, _fmt_probe(r.probe),
+                fmt_difficulties(r.sampled),
                 "—" if r.labelled is None else r.labelled, _pct(r.keep_rate),
                 _pct(r.label_accuracy), _pct(r.kept_accuracy), reach, fmt_duration(r.wall_time_s)]
         out.append("| " + " | ".join(map(str, cols)) + " |")
+    kinds = {r.probe_kind for r in run.rounds if r.probe}
+    probe_note = (" The probe column is what the schedule measured at each difficulty it tried "
+                  f"({' / '.join(sorted(map(str, kinds)))}; threshold {schedule.get('threshold')})."
+                  if kinds and isinstance(schedule, dict) else "")
     out += ["", ("Label accuracies compare self-generated labels with ground truth; they are "
-                 "diagnostics only and never select data. Wall time is cumulative."), "", "## Plots"]
+                 "diagnostics only and never select data. Wall time is cumulative." + probe_note),
+            "", "## Plots"]
     for caption, rel in images:
         out += ["", f"### {caption}", "", f"![{caption}]({rel})"]
     if run.notes:

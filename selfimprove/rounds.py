@@ -230,7 +230,18 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     else:  # the paper's accelerated schedule probes with evaluation accuracy (ground truth)
         def probe(d):
             return evaluate(run.models[0], run.task, run.tok, [d], n, run.cfg.seed, bs, precision)[0]["accuracy"]
-    difficulties = schedule.plan(r, trained, probe)
+    measured: list[dict] = []
+
+    def recorded(d):
+        value = probe(d)
+        measured.append({"difficulty": difficulty_to_json(d), "value": value})
+        return value
+
+    difficulties = schedule.plan(r, trained, recorded)
+    if measured:  # what the schedule saw, so a reader can tell a near miss from a collapse
+        kind = "agreement" if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated" else "accuracy"
+        write(run.round_dir(r) / "probe.json", json.dumps({"kind": kind, "threshold": getattr(schedule, "threshold", None),
+                                                           "values": measured}))
     write(path, json.dumps([difficulty_to_json(d) for d in difficulties]))
     return difficulties
 

@@ -1,8 +1,9 @@
 """Read a run directory back into plain records, tolerating a run that is still going.
 
 Only files are read (``docs/RUN_DIR.md``): ``config.yaml``, ``round_*/eval.json``,
-``round_*/filter_stats.json``, ``round_*/DONE`` and ``metrics.jsonl``. Nothing here imports torch
-or the task code, so a report can be made on a laptop from a copied folder.
+``round_*/filter_stats.json``, ``round_*/probe.json``, ``round_*/DONE`` and ``metrics.jsonl``.
+Nothing here imports torch or the task code, so a report can be made on a laptop from a copied
+folder.
 
 A live run is the normal case, so gaps are expected rather than errors: the newest round may have
 no ``eval.json`` yet, a round may have its eval but not its filter stats, ``config.yaml`` may be
@@ -63,6 +64,8 @@ class RoundInfo:
     label_accuracy: float | None = None  # diagnostic: all self-labels vs ground truth
     kept_accuracy: float | None = None  # diagnostic: kept self-labels vs ground truth
     task: str | None = None  # eval.json's task name, the fallback when config.yaml is absent
+    probe: dict[Key, float] = field(default_factory=dict)  # what an accelerated schedule measured
+    probe_kind: str | None = None  # "agreement" (label-free) or "accuracy" (ground truth)
 
     @property
     def evaluated(self) -> bool:
@@ -160,6 +163,10 @@ def _load_round(index: int, folder: Path, notes: list[str]) -> RoundInfo:
         if info.labelled != 0:  # a waiting round labelled nothing: no accuracy to speak of
             info.label_accuracy = fs.get("label_accuracy")
             info.kept_accuracy = fs.get("kept_accuracy")
+    pr = _read_json(folder / "probe.json", notes)
+    if pr is not None:
+        info.probe_kind = pr.get("kind")
+        info.probe = {to_key(v["difficulty"]): float(v["value"]) for v in pr.get("values", [])}
     if ev is None:
         notes.append(f"{folder.name}: no eval.json yet" + ("" if info.done else " (in progress)"))
     elif fs is None and index > 0:

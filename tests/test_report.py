@@ -168,7 +168,7 @@ def test_report_on_unfinished_run(tmp_path: Path) -> None:
     _check_pngs(run / "plots", ["accuracy.png", "rounds.png"])
     md = (run / "report.md").read_text()
     assert "task `copy`" in md and "config `live`" in md
-    assert "| 3 | in progress | — |" in md and "| 2 | not done | 3000 | 10 |" in md
+    assert "| 3 | in progress | — | — |" in md and "| 2 | not done | 3000 | — | 10 |" in md
     assert "round_002: eval.json but no filter_stats.json" in md
     assert "round_003: no eval.json yet (in progress)" in md
     assert "in progress: round 2, 3" in md and "longest at ≥ 99%: 9 (round 2)" in md

@@ -187,6 +187,10 @@ def test_accelerated_schedules_probe_and_extend_the_range(schedule, tmp_path):
     assert plan == ([4, 5, 6] if "max_new: 3" in schedule else [4, 5])
     stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
     assert stats["difficulties"] == plan
+    probe = json.loads((tmp_path / "round_001" / "probe.json").read_text())
+    assert probe["kind"] == ("accuracy" if "kind: accelerated" in schedule else "agreement")
+    assert [v["difficulty"] for v in probe["values"]] == plan
+    assert all(0.0 <= v["value"] <= 1.0 for v in probe["values"])
 
 
 def test_a_waiting_schedule_adds_no_data_and_keeps_the_trained_range(tmp_path):
@@ -199,8 +203,12 @@ def test_a_waiting_schedule_adds_no_data_and_keeps_the_trained_range(tmp_path):
     assert stats["labelled"] == 0 and stats["kept"] == 0
     record = json.loads((tmp_path / "round_001" / "eval.json").read_text())
     assert record["trained"] == [1, 2, 3] and record["step"] == 15
+    probe = json.loads((tmp_path / "round_001" / "probe.json").read_text())
+    (measured,) = probe["values"]  # the first untried length failed, so nothing further was probed
+    assert measured["difficulty"] == 4 and measured["value"] < 1.0 and probe["threshold"] == 1.0
     from selfimprove.report import write_report
-    assert "| 1 |" in write_report(tmp_path).read_text()
+    report = write_report(tmp_path).read_text()
+    assert "| 1 |" in report and f"4: {measured['value']:.2f}" in report
 
 
 def test_a_refreshing_wait_labels_fresh_problems_at_the_frontier(tmp_path):
