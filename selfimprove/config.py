@@ -197,7 +197,13 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that need the task, schedule and filter registries."""
-    from selfimprove.filters import MajorityFilter, VerifierFilter, filter_from_config
+    from selfimprove.consistency import SHIFTABLE
+    from selfimprove.filters import (
+        ConsistencyFilter,
+        MajorityFilter,
+        VerifierFilter,
+        filter_from_config,
+    )
     from selfimprove.schedules import schedule_from_config
     from selfimprove.tasks import TaskError, get_task
 
@@ -249,6 +255,8 @@ def validate(cfg: RunConfig) -> None:
                 raise ConfigError(f"{key}: a majority filter needs rounds.models >= 2 voting models (not voting more_data)")
             if spec.k is not None and spec.k != cfg.rounds.models:
                 raise ConfigError(f"{key}: majority k = {spec.k} but rounds.models = {cfg.rounds.models} models vote")
+        if isinstance(spec, ConsistencyFilter) and spec.shifts and task.name not in SHIFTABLE:
+            raise ConfigError(f"{key}: shifted twins exist for {', '.join(SHIFTABLE)} only, not {task.name!r}")
         if isinstance(spec, VerifierFilter) and not hasattr(task, "checks"):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
     if cfg.model.n_embd % cfg.model.n_head:

@@ -10,6 +10,12 @@ agrees with it. Nothing here reads ground truth, so the check works on unlabelle
     maze              the same tree relabelled and reshuffled: the relabelled original path
     multiplication    "21*3=" -> twin "3*21=": the products after the last "=" must match
 
+    addition, shifted  "21+543=" -> e.g. "21+778=" (12 + 877, b moved by e = 532 with its digit
+        count kept): the twin's answer ("9880", 889) minus e must equal the label (357). b + a and a re-split keep
+        every column's digit sum modulo 10, so a carry the model misjudges for a given column sum
+        is misjudged alike on them; a shift changes the column sums and breaks that (opt-in,
+        ``shifts`` twins per problem, docs/EXPERIMENTS.md A2)
+
 A wrong label passes only when the model makes the *matching* mistake on every twin, which is
 much rarer than one mistake. An answer that cannot be mapped (malformed, unknown maze node)
 disagrees. A problem with no twin (multiplication a x a; 9 + 9) is consistent by default.
@@ -36,14 +42,23 @@ class Twin:
     agrees: Callable[[str, str], bool]
 
 
-def twins(task: Task, problem: Problem, rng: random.Random) -> list[Twin]:
-    """The twins of ``problem`` for ``task`` (0-2 of them); randomness only from ``rng``.
+SHIFTABLE = ("reverse_addition", "forward_addition")  # tasks with shifted twins
+
+
+def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> list[Twin]:
+    """The twins of ``problem`` for ``task`` (0-2 of them, plus ``shifts`` shifted twins for
+    addition); randomness only from ``rng``.
 
     >>> from selfimprove.tasks import get_task
     >>> add = get_task("reverse_addition")
     >>> [t.prompt for t in twins(add, add.parse("21+543="), random.Random(0))]
     ['543+21=', '06+792=']
+    >>> shifted = twins(add, add.parse("21+543="), random.Random(0), shifts=1)[-1]
+    >>> shifted.prompt, shifted.agrees("7530", "9880"), shifted.agrees("7531", "9880")
+    ('21+778=', True, False)
     """
+    if shifts and task.name not in SHIFTABLE:
+        raise ValueError(f"shifted twins exist for {', '.join(SHIFTABLE)} only, not {task.name!r}")
     makers: dict[str, Callable[[Task, Any, random.Random], list[Twin]]] = {
         "reverse_addition": _addition_twins,
         "forward_addition": _addition_twins,
@@ -54,7 +69,8 @@ def twins(task: Task, problem: Problem, rng: random.Random) -> list[Twin]:
     }
     if task.name not in makers:
         raise ValueError(f"no consistency twins for task {task.name!r}; have: {', '.join(makers)}")
-    return makers[task.name](task, problem, rng)
+    out = makers[task.name](task, problem, rng)
+    return out + [_shifted_twin(task, problem, rng) for _ in range(shifts)]
 
 
 def consistent(original_answer: str, twin_answers: Sequence[str], twins: Sequence[Twin]) -> bool:
@@ -99,6 +115,20 @@ def _addition_twins(task: Task, p: Any, rng: random.Random) -> list[Twin]:
     if d is not None:
         out.append(Twin(task.prompt(replace(p, a=p.a + d, b=p.b - d)), _same))
     return out
+
+
+def _shifted_twin(task: Any, p: Any, rng: random.Random) -> Twin:
+    """a + (b + e) for a random e != 0 that keeps b's digit count (so the difficulty is kept)."""
+    digits = len(str(p.b))
+    lo, hi = 10 ** (digits - 1) - p.b, 10**digits - 1 - p.b  # lo <= 0 <= hi and lo < hi
+    e = rng.randint(lo, hi - 1)
+    e = e + 1 if e >= 0 else e  # uniform over [lo, hi] without 0
+
+    def agrees(original: str, twin: str) -> bool:
+        value = task.read_total(twin)
+        return value is not None and value - e >= 0 and task.write_total(p, value - e) == original.strip()
+
+    return Twin(task.prompt(replace(p, b=p.b + e)), agrees)
 
 
 # --- multiplication: b x a ---------------------------------------------------------------------

@@ -182,7 +182,13 @@ class VerifierFilter:
 
 @dataclass(frozen=True)
 class ConsistencyFilter:
-    pass
+    # Extra twins a + (b + e) per addition label; each shift changes the column sums the
+    # built-in twins share, so it catches the carry mistakes they repeat (consistency.py).
+    shifts: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shifts, int) or isinstance(self.shifts, bool) or self.shifts < 0:
+            raise ValueError(f"consistency shifts must be an integer >= 0, got {self.shifts!r}")
 
 
 FilterSpec = LengthFilter | MajorityFilter | VerifierFilter | ConsistencyFilter

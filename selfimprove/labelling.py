@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from selfimprove.consistency import consistent, twins
 from selfimprove.evaluate import answer, eval_problems
-from selfimprove.filters import Labelled, apply_filters, filter_from_config
+from selfimprove.filters import ConsistencyFilter, Labelled, apply_filters, filter_from_config
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 
@@ -55,8 +55,10 @@ def label_round(
             votes = tuple(a[offset + j] for a in answers)
             label = Counter(votes).most_common(1)[0][0] if shared_label else votes[owner]
             items.append(Labelled(task.prompt(problem), task.difficulty(problem), label, votes if len(models) > 1 else ()))
-        if any(type(s).__name__ == "ConsistencyFilter" for s in specs):
-            check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner, batch_size, precision)
+        check = next((s for s in specs if isinstance(s, ConsistencyFilter)), None)
+        if check is not None:
+            check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner,
+                        batch_size, precision, check.shifts)
         _, stats = apply_filters(items, specs, task)
         all_items.append(items)
         all_stats.append(stats)
@@ -64,10 +66,11 @@ def label_round(
     return all_items, all_stats
 
 
-def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, batch_size, precision) -> None:
+def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, batch_size, precision,
+                shifts: int = 0) -> None:
     """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
     rng = random.Random(f"twins/{seed}/{round_}/{owner}")
-    twin_sets = [twins(task, p, rng) for p in problems]
+    twin_sets = [twins(task, p, rng, shifts) for p in problems]
     twin_problems = [task.parse(t.prompt) for ts in twin_sets for t in ts]
     twin_answers = answer(model, task, tok, twin_problems, batch_size, precision, progress=f"twins r{round_} m{owner}")
     offset = 0
@@ -76,9 +79,11 @@ def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, r
         offset += len(ts)
 
 
-def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, batch_size: int, precision: str):
+def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, batch_size: int, precision: str,
+                    shifts: int = 0):
     """Label-free difficulty probe: the fraction of fresh problems on which the k models give the
-    same answer (with one model: on which its answers pass the consistency twins)."""
+    same answer (with one model: on which its answers pass the consistency twins, ``shifts``
+    shifted ones included)."""
 
     def probe(difficulty: Difficulty) -> float:
         problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
@@ -86,7 +91,8 @@ def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_
         if len(models) > 1:
             return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
         items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]
-        check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", batch_size, precision)
+        check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", batch_size, precision,
+                    shifts)
         return sum(bool(i.twins_agree) for i in items) / n
 
     return probe

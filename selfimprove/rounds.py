@@ -226,7 +226,8 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     load_previous_round(run, r)
     n, bs = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size
     if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated":
-        probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision)
+        shifts = next((f.get("shifts", 0) for f in run.cfg.rounds.filters if f.get("kind") == "consistency"), 0)
+        probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision, shifts)
     else:  # the paper's accelerated schedule probes with evaluation accuracy (ground truth)
         def probe(d):
             return evaluate(run.models[0], run.task, run.tok, [d], n, run.cfg.seed, bs, precision)[0]["accuracy"]

@@ -159,3 +159,51 @@ def test_unknown_task_is_an_error():
 
     with pytest.raises(ValueError, match="sorting"):
         twins(Fake(), None, random.Random(0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["reverse_addition", "forward_addition"]), st.integers(1, 20), st.integers(0, 2**32))
+def test_shifted_twins_keep_b_s_digit_count_agree_with_the_oracle_and_catch_a_corrupted_label(name, digits, seed):
+    task, rng = get_task(name), random.Random(seed)
+    problem = task.sample(digits, rng)
+    shifted = twins(task, problem, rng, shifts=2)[-2:]
+    for twin in shifted:
+        other = task.parse(twin.prompt)
+        assert other.a == problem.a and other.b != problem.b and len(str(other.b)) == len(str(problem.b))
+        assert twin.agrees(task.solve(problem), task.solve(other))
+        assert not twin.agrees(corrupt(task.solve(problem)), task.solve(other))
+        assert not twin.agrees(task.solve(problem), "1+2")  # malformed twin answers disagree
+
+
+def test_shifted_twins_are_added_after_the_built_in_ones_and_only_for_addition():
+    add = get_task("reverse_addition")
+    problem = add.parse("21+543=")
+    plain = [t.prompt for t in twins(add, problem, random.Random(3))]
+    with_shifts = [t.prompt for t in twins(add, problem, random.Random(3), shifts=2)]
+    assert with_shifts[:2] == plain and len(with_shifts) == 4
+    with pytest.raises(ValueError, match="shifted twins exist for"):
+        twins(get_task("copy"), get_task("copy").sample(5, random.Random(0)), random.Random(0), shifts=1)
+
+
+def test_a_shift_catches_a_carry_mistake_that_the_swapped_twin_repeats():
+    """A model that misjudges the carry into the top column whenever the column below sums to 4 or
+    14 (the mistake the demo's kept labels showed) answers b + a with the same mistake, since the
+    column sums are unchanged; a + (b + e) moves the column sums, so a shift exposes most of them."""
+    task, rng = get_task("reverse_addition"), random.Random(0)
+
+    def flawed(p) -> str:
+        a, b = str(p.a)[::-1], str(p.b)[::-1]  # least significant digit first
+        total = p.a + p.b
+        if len(a) == len(b) >= 2 and (int(a[-2]) + int(b[-2])) % 10 == 4:
+            total += 10 ** (len(a) - 1) * (-1 if int(a[-2]) + int(b[-2]) >= 10 else 1)
+        return task.write_total(p, total)
+
+    wrong = [p for p in (task.sample(12, rng) for _ in range(3000)) if flawed(p) != task.solve(p)]
+    assert len(wrong) > 100
+    swap_kept = shift_kept = 0
+    for p in wrong:
+        swap, *_, shift = twins(task, p, rng, shifts=1)
+        swap_kept += swap.agrees(flawed(p), flawed(task.parse(swap.prompt)))
+        shift_kept += shift.agrees(flawed(p), flawed(task.parse(shift.prompt)))
+    assert swap_kept == len(wrong)  # the swap repeats every one of these mistakes
+    assert shift_kept < 0.2 * len(wrong)

@@ -234,6 +234,7 @@ def test_filter_from_config():
     verifier = filter_from_config({"kind": "verifier", "checks": ["moves"]})
     assert verifier == VerifierFilter(("moves",))
     assert filter_from_config({"kind": "consistency"}) == ConsistencyFilter()
+    assert filter_from_config({"kind": "consistency", "shifts": 2}) == ConsistencyFilter(shifts=2)
 
 
 @pytest.mark.parametrize("config, words", [
@@ -245,6 +246,8 @@ def test_filter_from_config():
     ({"kind": "majority", "tau": 7}, "tau"),
     ({"kind": "majority", "tau": 0.7, "k": 0}, "k"),
     ({"kind": "verifier", "checks": ["shortest"]}, "checks"),
+    ({"kind": "consistency", "shifts": -1}, "shifts"),
+    ({"kind": "consistency", "shifts": True}, "shifts"),
 ])
 def test_filter_from_config_errors_name_the_problem(config, words):
     with pytest.raises(ValueError, match=words):

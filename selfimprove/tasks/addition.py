@@ -120,10 +120,20 @@ class Addition:
         return parse_binary(prompt, "+", self.reverse)
 
     def solve(self, problem: Operands) -> str:
-        total = str(problem.a + problem.b)
+        return self.write_total(problem, problem.a + problem.b)
+
+    def write_total(self, problem: Operands, total: int) -> str:
+        """``total`` written as the answer to ``problem`` is written (reverse: padded to len + 1)."""
         if not self.reverse:
-            return total
-        return total[::-1].ljust(self.difficulty(problem) + 1, "0")
+            return str(total)
+        return str(total)[::-1].ljust(self.difficulty(problem) + 1, "0")
+
+    def read_total(self, answer: str) -> int | None:
+        """An answer's value, or None when it is not a digit string."""
+        text = answer.strip()
+        if not text.isdigit() or not text.isascii():
+            return None
+        return int(text[::-1] if self.reverse else text)
 
     def verify(self, problem: Operands, answer: str) -> Verdict:
         return compare_to_oracle(self.solve(problem), answer)
