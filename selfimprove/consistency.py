@@ -10,11 +10,11 @@ agrees with it. Nothing here reads ground truth, so the check works on unlabelle
     maze              the same tree relabelled and reshuffled: the relabelled original path
     multiplication    "21*3=" -> twin "3*21=": the products after the last "=" must match
 
-    addition, shifted  "21+543=" -> e.g. "21+778=" (12 + 877, b moved by e = 532 with its digit
-        count kept): the twin's answer ("9880", 889) minus e must equal the label (357). b + a and a re-split keep
-        every column's digit sum modulo 10, so a carry the model misjudges for a given column sum
-        is misjudged alike on them; a shift changes the column sums and breaks that (opt-in,
-        ``shifts`` twins per problem, docs/EXPERIMENTS.md A2)
+    addition, shifted  "21+543=" -> e.g. "21+778=" (12 + 877: b moved by e = 532, its digit
+        count kept): the twin's answer ("9880", 889) minus e must equal the label (357). b + a
+        and a re-split keep every column's digit sum modulo 10, so a carry the model misjudges
+        for a given column sum is misjudged alike on them; a shift changes the column sums and
+        breaks that (opt-in, ``shifts`` twins per problem, docs/EXPERIMENTS.md A2)
 
 A wrong label passes only when the model makes the *matching* mistake on every twin, which is
 much rarer than one mistake. An answer that cannot be mapped (malformed, unknown maze node)

@@ -1,0 +1,95 @@
+"""Audit one finished round's self-labels: how clean would extra shifted twins have kept them?
+
+    .venv/bin/python scripts/audit_twins.py runs/demo 5 --shifts 2 threads=2
+
+Round R's labels (``labels.jsonl``) are checked again by the model that made them (round R-1's),
+now with K shifted twins per label: a + (b + e), whose answer minus e must equal the label. The
+table says, for the filter as the run applied it and with 1..K shifted twins added (and for the
+shifted twins alone), which fraction of the labels is kept and how many of those are correct.
+Correctness is the diagnostic ``correct`` field the run wrote; no filter here reads it. Below the
+table: the answer positions where the wrong labels the run kept differ from the truth.
+
+Nothing is written. Addition tasks only; overrides (``key=value``) are the CLI's, e.g. threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from selfimprove.config import ConfigError, load_config
+from selfimprove.consistency import SHIFTABLE, twins
+from selfimprove.evaluate import answer
+from selfimprove.io import read_jsonl
+from selfimprove.rounds import Run, build_models, load_previous_round, resolve_device
+from selfimprove.train import resolve_precision
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("round", type=int, help="a self-improvement round (>= 1) with labels.jsonl")
+    parser.add_argument("--shifts", type=int, default=2, help="shifted twins per label to try (default 2)")
+    args, overrides = parser.parse_known_args(argv)
+    labels = args.run_dir / f"round_{args.round:03d}" / "labels.jsonl"
+    try:
+        if args.round < 1 or args.shifts < 1:
+            raise ConfigError("the round must be >= 1 and --shifts >= 1")
+        if not labels.exists() or not (args.run_dir / "config.yaml").exists():
+            raise ConfigError(f"{labels} or the run's config.yaml is missing: is this a run directory with that round?")
+        cfg = load_config(args.run_dir / "config.yaml", overrides)
+        if cfg.task.name not in SHIFTABLE:
+            raise ConfigError(f"shifted twins exist for {', '.join(SHIFTABLE)} only, not {cfg.task.name!r}")
+        run = Run(cfg, args.run_dir, resolve_device(cfg.device))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    build_models(run)
+    load_previous_round(run, args.round)
+    rows = list(read_jsonl(labels))
+    rows = [r for r in rows if r["model"] == 0]  # model 0's dataset; its labeller is model 0
+    task, k = run.task, args.shifts
+    problems = [task.parse(r["prompt"]) for r in rows]
+    rng = random.Random(f"audit/{cfg.seed}/{args.round}")
+    shifted = [twins(task, p, rng, shifts=k)[-k:] for p in problems]
+    precision = resolve_precision(cfg.rounds.train.precision, run.device)
+    replies = answer(run.models[0], task, run.tok, [task.parse(t.prompt) for ts in shifted for t in ts],
+                     cfg.rounds.label_batch_size, precision, progress="shifted twins")
+    agree = [[t.agrees(r["label"], replies[i * k + j]) for j, t in enumerate(ts)]
+             for i, (r, ts) in enumerate(zip(rows, shifted))]
+
+    kept_by_run = [r["kept"] for r in rows]
+    correct = [bool(r["correct"]) for r in rows]
+    print(f"round {args.round} of {args.run_dir}: {len(rows)} labels, {100 * sum(correct) / len(rows):.2f}% correct")
+    print(f"{'filter':44s} {'kept':>7s} {'correct':>8s}")
+
+    def line(name: str, keep: list[bool]) -> None:
+        n = sum(keep)
+        right = sum(c for c, kp in zip(correct, keep) if kp)
+        print(f"{name:44s} {100 * n / len(rows):6.2f}% {100 * right / max(1, n):7.2f}%")
+
+    line("as the run filtered", kept_by_run)
+    for j in range(1, k + 1):
+        line(f"as the run + {j} shifted twin(s)", [kp and all(a[:j]) for kp, a in zip(kept_by_run, agree)])
+    line(f"{k} shifted twin(s) alone", [all(a) for a in agree])
+    where = Counter()
+    for r, p, kp, ok in zip(rows, problems, kept_by_run, correct):
+        if kp and not ok:
+            truth = task.solve(p)
+            where[tuple(i for i in range(max(len(truth), len(r["label"])))
+                        if r["label"][i:i + 1] != truth[i:i + 1])] += 1
+    if where:
+        top = ", ".join(f"{list(pos)}: {n}" for pos, n in where.most_common(4))
+        print(f"wrong labels the run kept, by differing answer positions: {top}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
