@@ -243,6 +243,12 @@ def _summary(run: RunData) -> dict[str, Any]:
             "wall_time_s": max(walls) if walls else None, "headline": headline}
 
 
+def _fmt_filter(spec: Mapping[str, Any]) -> str:
+    """``{"kind": "consistency", "shifts": 1}`` -> ``"consistency (shifts 1)"``."""
+    options = ", ".join(f"{k} {v}" for k, v in spec.items() if k != "kind")
+    return f"{spec.get('kind')}" + (f" ({options})" if options else "")
+
+
 def _fmt_probe(probe: Mapping[Key, float]) -> str:
     if not probe:
         return "—"
@@ -256,7 +262,7 @@ def _pct(x: float | None) -> str:
 def _markdown(run: RunData, summary: dict[str, Any], images: list[tuple[str, str]]) -> str:
     cfg, grid = run.config, _is_grid(run)
     rounds_cfg = cfg.get("rounds") if isinstance(cfg.get("rounds"), dict) else {}
-    filters = [f.get("kind") for f in rounds_cfg.get("filters") or [] if isinstance(f, dict)]
+    filters = [_fmt_filter(f) for f in rounds_cfg.get("filters") or [] if isinstance(f, dict)]
     schedule = rounds_cfg.get("schedule")
     facts = [f"task `{run.task}`", f"config `{run.name}`",
              f"filters: {', '.join(map(str, filters)) or 'none'}" if "filters" in rounds_cfg

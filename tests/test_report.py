@@ -50,7 +50,7 @@ def _addition_run(run: Path) -> None:
     """Reverse addition, rounds 0-2: trained 1-10, +1 per round, reach 10 -> 11 -> 13."""
     run.mkdir()
     atomic_write_text(run / "config.yaml", "name: add-demo\ntask: {name: reverse_addition}\n"
-                      "rounds:\n  filters: [{kind: length}, {kind: majority}]\n"
+                      "rounds:\n  filters: [{kind: length}, {kind: majority, tau: 0.7}]\n"
                       "  schedule: {kind: plus_one}\n  models: 3\n")
     _write_round(run, 0, _curve(10), list(range(1, 11)), task="reverse_addition")
     for r, reach, acc in ((1, 11, 0.96), (2, 13, 0.98)):
@@ -119,7 +119,7 @@ def test_report_on_finished_addition_run(tmp_path: Path) -> None:
     for r in range(3):
         assert f"| {r} | done |" in md
     assert "reverse_addition" in md and "add-demo" in md
-    assert "filters: length, majority" in md and "models voting: 3" in md
+    assert "filters: length, majority (tau 0.7)" in md and "models voting: 3" in md
     assert "round 0 trained on 1–10" in md
     assert "longest at ≥ 99%: 13 (round 2)" in md
     assert "rounds done: 3 (round 0 + 2 self-improvement)" in md
