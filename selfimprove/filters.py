@@ -17,7 +17,7 @@ filter that rejected the item) on every dropped item, for ``labels.jsonl``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -192,6 +192,11 @@ class ConsistencyFilter:
 
 
 FilterSpec = LengthFilter | MajorityFilter | VerifierFilter | ConsistencyFilter
+
+
+def consistency_spec(specs: Iterable[FilterSpec]) -> ConsistencyFilter | None:
+    """The consistency filter among ``specs``: its twins must be answered before filtering."""
+    return next((s for s in specs if isinstance(s, ConsistencyFilter)), None)
 
 
 def run_filter(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from selfimprove.consistency import consistent, twins
 from selfimprove.evaluate import answer, eval_problems
-from selfimprove.filters import ConsistencyFilter, Labelled, apply_filters, filter_from_config
+from selfimprove.filters import Labelled, apply_filters, consistency_spec, filter_from_config
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 
@@ -55,7 +55,7 @@ def label_round(
             votes = tuple(a[offset + j] for a in answers)
             label = Counter(votes).most_common(1)[0][0] if shared_label else votes[owner]
             items.append(Labelled(task.prompt(problem), task.difficulty(problem), label, votes if len(models) > 1 else ()))
-        check = next((s for s in specs if isinstance(s, ConsistencyFilter)), None)
+        check = consistency_spec(specs)
         if check is not None:
             check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner,
                         batch_size, precision, check.shifts)

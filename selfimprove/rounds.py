@@ -27,6 +27,7 @@ from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
+from selfimprove.filters import consistency_spec, filter_from_config
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.model import ModelConfig, Transformer
@@ -225,8 +226,10 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     # so the models in memory are still freshly initialised.
     load_previous_round(run, r)
     n, bs = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size
-    if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated":
-        shifts = next((f.get("shifts", 0) for f in run.cfg.rounds.filters if f.get("kind") == "consistency"), 0)
+    label_free = run.cfg.rounds.schedule.get("kind") == "label_free_accelerated"
+    if label_free:  # the probe asks the same twins the filter will
+        check = consistency_spec(filter_from_config(f) for f in run.cfg.rounds.filters)
+        shifts = check.shifts if check is not None else 0
         probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision, shifts)
     else:  # the paper's accelerated schedule probes with evaluation accuracy (ground truth)
         def probe(d):
@@ -240,7 +243,7 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
 
     difficulties = schedule.plan(r, trained, recorded)
     if measured:  # what the schedule saw, so a reader can tell a near miss from a collapse
-        kind = "agreement" if run.cfg.rounds.schedule.get("kind") == "label_free_accelerated" else "accuracy"
+        kind = "agreement" if label_free else "accuracy"
         write(run.round_dir(r) / "probe.json", json.dumps({"kind": kind, "threshold": getattr(schedule, "threshold", None),
                                                            "values": measured}))
     write(path, json.dumps([difficulty_to_json(d) for d in difficulties]))
