@@ -20,13 +20,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import torch
-
 from selfimprove.config import ConfigError, load_config
 from selfimprove.consistency import SHIFTABLE, twins
 from selfimprove.evaluate import answer
 from selfimprove.io import read_jsonl
-from selfimprove.rounds import Run, build_models, load_previous_round, resolve_device
+from selfimprove.rounds import Run, build_models, load_previous_round, resolve_device, use_threads
 from selfimprove.train import resolve_precision
 
 
@@ -49,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    use_threads(cfg)
     build_models(run)
     load_previous_round(run, args.round)
     rows = list(read_jsonl(labels))

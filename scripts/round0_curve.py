@@ -18,12 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from selfimprove.config import ConfigError, load_config
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
-from selfimprove.rounds import Run, build_models, resolve_device
+from selfimprove.rounds import Run, build_models, resolve_device, use_threads
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 from selfimprove.train import resolve_precision, train_steps
 
@@ -39,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    use_threads(cfg)
     build_models(run)
     model, optimizer = run.models[0], run.optimizers[0]
     tcfg = dataclasses.replace(cfg.round0.train, checkpoint_every=args.every)

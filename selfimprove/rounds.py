@@ -293,13 +293,18 @@ def write_metrics(run: Run, record: dict, summary: dict) -> None:
     write(path, "".join(json.dumps(x) + "\n" for x in lines))
 
 
+def use_threads(cfg: RunConfig) -> None:
+    """Apply ``cfg.threads`` (0 keeps torch's default: every core)."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+
+
 def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -> Path:
     """Run (or resume) every round of ``cfg`` in ``out``; returns the run directory.
 
     With ``base``, round 0 is taken from that finished run instead of trained again.
     """
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    use_threads(cfg)
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     prepare_run_dir(cfg, out)
     if base is not None:

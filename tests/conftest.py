@@ -14,6 +14,22 @@ from selfimprove.model import ModelConfig, Transformer
 
 
 @pytest.fixture
+def load_script():
+    """``load_script("round0_curve")`` -> scripts/round0_curve.py as a module (scripts are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture
 def tiny_model() -> Transformer:
     """A 2-layer random model small enough for exact equivalence tests in fp32."""
     torch.manual_seed(0)

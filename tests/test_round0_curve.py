@@ -1,6 +1,5 @@
 """scripts/round0_curve.py trains round 0 exactly as a run does: its last line is the run's round-0 evaluation."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,16 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["round0.high=2", "round0.train.steps=200", "round0.train.lr=0.01", "eval.high=3", "eval.n=32", "rounds.count=0"]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("round0_curve", ROOT / "scripts" / "round0_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_curve_ends_where_the_runs_round0_ends(tmp_path, capsys):
+def test_curve_ends_where_the_runs_round0_ends(tmp_path, capsys, load_script):
     config = str(ROOT / "configs" / "smoke.yaml")
-    assert load_script().main([config, "--every", "100", *TINY]) == 0
+    assert load_script("round0_curve").main([config, "--every", "100", *TINY]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [x["step"] for x in lines] == [100, 200]
     assert cli_main(["run", config, *TINY, "--out", str(tmp_path / "run")]) == 0
@@ -28,6 +20,6 @@ def test_curve_ends_where_the_runs_round0_ends(tmp_path, capsys):
     assert any(c["accuracy"] > 0 for c in cells)  # a comparison of all-zero rows would prove nothing
 
 
-def test_a_bad_override_is_one_line(capsys):
-    assert load_script().main([str(ROOT / "configs" / "smoke.yaml"), "round0.nope=1"]) == 2
+def test_a_bad_override_is_one_line(capsys, load_script):
+    assert load_script("round0_curve").main([str(ROOT / "configs" / "smoke.yaml"), "round0.nope=1"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
