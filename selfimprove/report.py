@@ -282,10 +282,12 @@ def _markdown(run: RunData, summary: dict[str, Any], images: list[tuple[str, str
                 "—" if r.labelled is None else r.labelled, _pct(r.keep_rate),
                 _pct(r.label_accuracy), _pct(r.kept_accuracy), reach, fmt_duration(r.wall_time_s)]
         out.append("| " + " | ".join(map(str, cols)) + " |")
-    kinds = {r.probe_kind for r in run.rounds if r.probe}
+    # The threshold comes from probe.json: the config may leave it at the schedule's default.
+    probed = [r for r in run.rounds if r.probe]
+    kinds = sorted({str(r.probe_kind) for r in probed})
+    marks = sorted({str(r.probe_threshold) for r in probed})
     probe_note = (" The probe column is what the schedule measured at each difficulty it tried "
-                  f"({' / '.join(sorted(map(str, kinds)))}; threshold {schedule.get('threshold')})."
-                  if kinds and isinstance(schedule, dict) else "")
+                  f"({' / '.join(kinds)}; threshold {' / '.join(marks)})." if probed else "")
     out += ["", ("Label accuracies compare self-generated labels with ground truth; they are "
                  "diagnostics only and never select data. Wall time is cumulative." + probe_note),
             "", "## Plots"]

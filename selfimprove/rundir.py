@@ -66,6 +66,7 @@ class RoundInfo:
     task: str | None = None  # eval.json's task name, the fallback when config.yaml is absent
     probe: dict[Key, float] = field(default_factory=dict)  # what an accelerated schedule measured
     probe_kind: str | None = None  # "agreement" (label-free) or "accuracy" (ground truth)
+    probe_threshold: float | None = None  # the pass mark the schedule used (defaults included)
 
     @property
     def evaluated(self) -> bool:
@@ -165,7 +166,7 @@ def _load_round(index: int, folder: Path, notes: list[str]) -> RoundInfo:
             info.kept_accuracy = fs.get("kept_accuracy")
     pr = _read_json(folder / "probe.json", notes)
     if pr is not None:
-        info.probe_kind = pr.get("kind")
+        info.probe_kind, info.probe_threshold = pr.get("kind"), pr.get("threshold")
         info.probe = {to_key(v["difficulty"]): float(v["value"]) for v in pr.get("values", [])}
     if ev is None:
         notes.append(f"{folder.name}: no eval.json yet" + ("" if info.done else " (in progress)"))

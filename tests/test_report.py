@@ -239,3 +239,23 @@ def test_a_waiting_round_has_no_label_accuracy_rather_than_zero(tmp_path: Path) 
     row = next(line for line in md.splitlines() if line.startswith("| 3 | done |"))
     assert "0.0%" not in row
     _check_pngs(run / "plots", ["rounds.png"])
+
+
+def test_the_probe_column_and_its_threshold_come_from_probe_json(tmp_path: Path) -> None:
+    run = tmp_path / "acc"
+    run.mkdir()
+    # The config leaves the threshold at the schedule's default; only probe.json knows it.
+    atomic_write_text(run / "config.yaml", "name: acc\ntask: {name: reverse_addition}\n"
+                      "rounds:\n  schedule: {kind: accelerated}\n")
+    _write_round(run, 0, _curve(10), list(range(1, 11)), task="reverse_addition")
+    _write_round(run, 1, _curve(12), list(range(1, 13)), task="reverse_addition",
+                 stats={"difficulties": [11, 12], "labelled": 100, "kept": 100, "label_accuracy": 1.0,
+                        "kept_accuracy": 1.0, "filters": []})
+    atomic_write_text(run / "round_001" / "probe.json", json.dumps(
+        {"kind": "accuracy", "threshold": 0.99, "values": [{"difficulty": 11, "value": 0.995},
+                                                          {"difficulty": 12, "value": 0.99},
+                                                          {"difficulty": 13, "value": 0.4}]}))
+    md = write_report(run).read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| 1 | done |"))
+    assert "11: 0.99, 12: 0.99, 13: 0.40" in row
+    assert "(accuracy; threshold 0.99)" in md and "threshold None" not in md
