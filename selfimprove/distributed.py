@@ -60,6 +60,37 @@ def gather(mine: list[T], total: int) -> list[T]:
     return out
 
 
+def main_decides(value: T) -> T:
+    """Rank 0's ``value`` on every rank.
+
+    Any branch that reads the file system must be decided once: a rank that looks after rank 0
+    has already written a file takes the other branch, skips a collective, and every rank then
+    waits forever in mismatched collectives (the torchrun test hung this way under load).
+    """
+    if world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def exists(path) -> bool:
+    """``path.exists()`` as rank 0 sees it, on every rank (see ``main_decides``)."""
+    return main_decides(path.exists())
+
+
+def local_world_size() -> int:
+    """Ranks on this host (torchrun sets ``LOCAL_WORLD_SIZE``); 1 without torchrun."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def threads_per_rank(cores: int) -> int:
+    """CPU threads for one of this host's ranks: the cores split evenly, at least one.
+
+    Every rank taking every core oversubscribes the CPU by the number of ranks."""
+    return max(1, cores // local_world_size())
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

@@ -14,6 +14,7 @@ problems and batches, so it reaches the same evaluations as an uninterrupted run
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -92,8 +93,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     """Write config.yaml, or refuse a run directory that holds a different config."""
     text = yaml.safe_dump(to_plain(cfg), sort_keys=False)
     path = out / "config.yaml"
-    distributed.barrier()  # every rank looks before rank 0 writes
-    if path.exists():
+    if distributed.exists(path):
         if read_yaml(path) != yaml.safe_load(text):
             raise ConfigError(f"{out} holds a run with a different config; use --out to start a new run there")
         return
@@ -110,7 +110,7 @@ def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
     training its own. Refused unless everything that decides round 0 is identical."""
     import shutil
 
-    if (out / "round_000").exists():
+    if distributed.exists(out / "round_000"):
         return
     source = base / "round_000"
     if not (source / "DONE").exists() or not (base / "config.yaml").exists():
@@ -169,7 +169,7 @@ def train_round(run: Run, r: int) -> None:
     distributed.barrier()
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
         start = 0
-        if (folder / f"{run.prefix(m)}state.json").exists():
+        if distributed.exists(folder / f"{run.prefix(m)}state.json"):
             start = load_checkpoint(folder, model, opt, run.prefix(m))["step"]
         elif r > 0:
             load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
@@ -218,8 +218,7 @@ def load_previous_round(run: Run, r: int) -> None:
 def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     """The round's difficulties, from the schedule; stored in plan.json so a resume reuses them."""
     path = run.round_dir(r) / "plan.json"
-    distributed.barrier()
-    if path.exists():
+    if distributed.exists(path):
         return [difficulty_from_json(d) for d in read_json(path)]
     schedule = schedule_from_config(run.cfg.rounds.schedule)
     # The probe must see round r-1's model; after a resume or --base fork round r-1 was skipped,
@@ -254,8 +253,7 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
     """Label, filter and write labels.jsonl + filter_stats.json for round r; returns the stats."""
     folder, rc = run.round_dir(r), run.cfg.rounds
     stats_path = folder / "filter_stats.json"
-    distributed.barrier()
-    if stats_path.exists():
+    if distributed.exists(stats_path):
         return read_json(stats_path)
     load_previous_round(run, r)
     shared = rc.voting == "shared_data"
@@ -294,9 +292,12 @@ def write_metrics(run: Run, record: dict, summary: dict) -> None:
 
 
 def use_threads(cfg: RunConfig) -> None:
-    """Apply ``cfg.threads`` (0 keeps torch's default: every core)."""
+    """Apply ``cfg.threads``; 0 keeps torch's default (every core), split between the ranks of
+    this host under torchrun."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    elif distributed.local_world_size() > 1:
+        torch.set_num_threads(distributed.threads_per_rank(os.cpu_count() or 1))
 
 
 def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -> Path:
@@ -316,7 +317,7 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     for r in range(cfg.rounds.count + 1):
         folder = run.round_dir(r)
         folder.mkdir(parents=True, exist_ok=True)
-        done, stats = (folder / "DONE").exists(), None
+        done, stats = distributed.exists(folder / "DONE"), None
         if r > 0:  # both steps reuse their files when they exist (a finished or resumed round)
             new = plan_round(run, r, trained, precision)
             stats = self_label(run, r, new, precision)

@@ -2,6 +2,8 @@
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +19,81 @@ def test_shard_and_gather_are_inverse_in_one_process():
     assert distributed.gather(distributed.shard(items), len(items)) == items
 
 
+def test_threads_per_rank_split_the_cores(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert distributed.threads_per_rank(2) == 1
+    assert distributed.threads_per_rank(16) == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert distributed.threads_per_rank(2) == 1  # never zero
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    assert distributed.threads_per_rank(2) == 2
+
+
+# Rank 1 looks at the file system one second late, so rank 0 has written config.yaml by then.
+# Before the fix rank 1 saw the file, skipped the write's barrier, and the ranks' collectives
+# paired up wrongly: the final barrier timed out (the torchrun test hung this way under load).
+_SLOW_RANK = """
+import datetime, os, sys, time
+from pathlib import Path
+import torch.distributed as dist
+from selfimprove import rounds
+from selfimprove.config import load_config
+
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=20))
+if dist.get_rank() == 1:
+    real = Path.exists
+    Path.exists = lambda self: (time.sleep(1.0), real(self))[1]
+rounds.prepare_run_dir(load_config("configs/smoke.yaml"), Path(sys.argv[1]))
+dist.barrier()
+dist.destroy_process_group()
+print("ok")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_slow_rank_follows_rank_0s_view_of_the_run_directory(tmp_path):
+    port = str(_free_port())
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-c", _SLOW_RANK, str(tmp_path / "run")], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
+    assert (tmp_path / "run" / "config.yaml").exists()
+
+
+def _run_bounded(command: list[str], env: dict, timeout: int) -> subprocess.CompletedProcess:
+    """Run ``command``; if it hangs, SIGABRT its process group so faulthandler prints every rank's
+    Python stack, and fail with those stacks instead of a bare timeout."""
+    proc = subprocess.Popen(command, cwd=ROOT, env={**env, "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        raise AssertionError(f"torchrun hung for {timeout} s; the ranks' stacks:\n{err[-6000:]}") from None
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
 def test_torchrun_two_cpu_ranks_run_the_smoke_config(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "selfimprove.cli", "run", "configs/smoke.yaml", "--out", str(out)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = _run_bounded(command, env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("round   2") == 1  # one summary line per round: rank 0 only
     for r in range(3):
