@@ -1,26 +1,32 @@
 """Self-describing checkpoints: safetensors tensors + JSON metadata, never pickle.
 
-A checkpoint is a folder (or a prefix inside one)::
+A checkpoint is one folder, ``<prefix>checkpoint/`` inside a round folder::
 
-    <prefix>model.safetensors      weights
-    <prefix>optimizer.safetensors  AdamW moments and step counts, keyed by parameter name
-    <prefix>state.json             model config, vocabulary, step, optimizer hyperparameters, extras
+    <prefix>checkpoint/
+      model.safetensors      weights
+      optimizer.safetensors  AdamW moments and step counts, keyed by parameter name
+      state.json             model config, vocabulary, step, optimizer hyperparameters, extras
 
-Every file is written to a temporary name and renamed, and ``state.json`` is written last, so a
-checkpoint whose ``state.json`` exists is complete.
+It is one atomic unit: a new checkpoint is written in full to ``.<prefix>checkpoint.tmp/``, the
+current one is renamed aside to ``.<prefix>checkpoint.old/``, the new one renamed into place, and
+the old one deleted. A kill at any instant leaves either the new checkpoint in place or the old one
+aside, which the next read puts back — never step-N weights beside an older step's state (three
+separately renamed files could pair them).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from selfimprove.errors import UserError
-from selfimprove.io import atomic_write_bytes, atomic_write_text
+from selfimprove.io import atomic_write_bytes, atomic_write_text, fsync_dir
 from selfimprove.model import Transformer
 
 
@@ -28,23 +34,57 @@ class CheckpointError(UserError):
     """A checkpoint that is missing, corrupted or does not fit the config: a one-line user error."""
 
 
+def checkpoint_dir(folder: Path, prefix: str = "") -> Path:
+    """Where model ``prefix`` keeps its checkpoint inside a round folder."""
+    return Path(folder) / f"{prefix}checkpoint"
+
+
+def _aside(target: Path, tag: str) -> Path:
+    return target.with_name(f".{target.name}.{tag}")
+
+
+def _recover(target: Path) -> None:
+    """Finish a swap a kill interrupted: the old checkpoint goes back if no new one took its place."""
+    old = _aside(target, "old")
+    if old.exists() and not target.exists():
+        old.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _paths(folder: Path, prefix: str) -> tuple[Path, Path, Path]:
-    return folder / f"{prefix}model.safetensors", folder / f"{prefix}optimizer.safetensors", folder / f"{prefix}state.json"
+    target = checkpoint_dir(folder, prefix)
+    return target / "model.safetensors", target / "optimizer.safetensors", target / "state.json"
+
+
+def has_checkpoint(folder: Path, prefix: str = "") -> bool:
+    """A complete checkpoint of model ``prefix`` is in ``folder`` (after recovering a torn swap)."""
+    target = checkpoint_dir(folder, prefix)
+    _recover(target)
+    return (target / "state.json").exists()
 
 
 def save_checkpoint(
     folder: Path, model: Transformer, optimizer: torch.optim.Optimizer | None, meta: dict, prefix: str = ""
 ) -> None:
-    """Write weights, optimizer state and ``meta`` (JSON-able: step, vocabulary, …)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    weights, opt_path, state_path = _paths(folder, prefix)
-    atomic_write_bytes(weights, save_tensors({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}))
+    """Write weights, optimizer state and ``meta`` (JSON-able: step, vocabulary, …) as one unit."""
+    target = checkpoint_dir(folder, prefix)
+    tmp, old = _aside(target, "tmp"), _aside(target, "old")
+    _recover(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    atomic_write_bytes(tmp / "model.safetensors",
+                       save_tensors({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}))
     state = {"model_config": model.cfg.to_dict(), **meta}
     if optimizer is not None:
         tensors, hyper = optimizer_tensors(model, optimizer)
-        atomic_write_bytes(opt_path, save_tensors(tensors))
+        atomic_write_bytes(tmp / "optimizer.safetensors", save_tensors(tensors))
         state["optimizer"] = hyper
-    atomic_write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
+    atomic_write_text(tmp / "state.json", json.dumps(state, indent=1, sort_keys=True))
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def optimizer_tensors(model: Transformer, optimizer: torch.optim.Optimizer) -> tuple[dict, list[dict]]:
@@ -61,6 +101,7 @@ def optimizer_tensors(model: Transformer, optimizer: torch.optim.Optimizer) -> t
 
 
 def read_state(folder: Path, prefix: str = "") -> dict:
+    _recover(checkpoint_dir(folder, prefix))
     path = _paths(folder, prefix)[2]
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path.parent} (missing {path.name})")
@@ -96,7 +137,7 @@ def load_checkpoint(
         model.load_state_dict(tensors)
         if optimizer is not None and "optimizer" in state:
             load_optimizer(model, optimizer, load_tensors(opt_path.read_bytes()), state["optimizer"])
-    except (OSError, RuntimeError, ValueError) as err:
+    except (OSError, RuntimeError, ValueError, SafetensorError) as err:
         if isinstance(err, CheckpointError):
             raise
         raise CheckpointError(f"cannot read checkpoint in {folder}: {str(err).splitlines()[0]}") from None

@@ -18,6 +18,8 @@ files it finds, so no reader may ever see half a file:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -26,7 +28,7 @@ from typing import Any
 
 from selfimprove.errors import UserError
 
-__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl", "read_yaml"]
+__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl", "read_yaml", "run_dir_lock"]
 
 # mkstemp creates files 0600; a plain open() would give 0666 minus the umask. Read the umask once
 # at import (os.umask can only be read by setting it) so renamed files get the ordinary mode.
@@ -55,7 +57,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -141,7 +143,7 @@ def _trim_torn_tail(f: Any) -> None:
     f.write(b"\n")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a rename durable across power loss; skipped where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -171,3 +173,28 @@ def read_yaml(path: Path | str) -> Any:
         return yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as err:
         raise UserError(f"{path}: corrupted YAML ({str(err).splitlines()[0]}); restore it from the run's config") from None
+
+
+@contextlib.contextmanager
+def run_dir_lock(folder: Path):
+    """Hold an exclusive lock on run directory ``folder`` for the ``with`` block.
+
+    Two processes resuming one run would train the same round twice and overwrite each other's
+    checkpoints. The lock is ``flock`` on ``folder/.lock``: the kernel releases it when the holder
+    exits, however it exits, so a killed run never leaves a stale lock behind.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise UserError(f"{folder} is in use by another selfimprove process (pid {holder}); "
+                            f"wait for it to finish, or use --out for a new run") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield

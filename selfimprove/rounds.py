@@ -13,6 +13,7 @@ problems and batches, so it reaches the same evaluations as an uninterrupted run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -24,12 +25,12 @@ import torch
 import yaml
 
 from selfimprove import distributed
-from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
+from selfimprove.checkpoint import has_checkpoint, load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
-from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml
+from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml, run_dir_lock
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.report import longest_at
@@ -89,13 +90,44 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# Keys a resume may change: how fast (threads, device), and how far (rounds.count extends a
+# finished run or stops one earlier). Anything else would mix two experiments in one directory.
+RESUMABLE_KEYS = (("threads",), ("device",), ("rounds", "count"))
+
+
+def _without_resumable(config: dict) -> dict:
+    config = json.loads(json.dumps(config))
+    for *parents, key in RESUMABLE_KEYS:
+        node = config
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(key, None)
+    return config
+
+
+def _first_difference(a, b, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    return f"{where} ({a!r} there, {b!r} now)"
+
+
 def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
-    """Write config.yaml, or refuse a run directory that holds a different config."""
+    """Write config.yaml, or refuse a run directory that holds a different experiment.
+
+    Only ``RESUMABLE_KEYS`` may differ from the stored config; the stored file is then rewritten
+    with the new values, so the report sees, e.g., the extended round count."""
     text = yaml.safe_dump(to_plain(cfg), sort_keys=False)
     path = out / "config.yaml"
     if distributed.exists(path):
-        if read_yaml(path) != yaml.safe_load(text):
-            raise ConfigError(f"{out} holds a run with a different config; use --out to start a new run there")
+        theirs, ours = read_yaml(path), yaml.safe_load(text)
+        if _without_resumable(theirs) != _without_resumable(ours):
+            diff = _first_difference(_without_resumable(theirs), _without_resumable(ours))
+            raise ConfigError(f"{out} holds a run with a different config (first difference: {diff}); "
+                              f"use --out to start a new run there")
+        if theirs != ours:
+            write(path, text)
         return
     out.mkdir(parents=True, exist_ok=True)
     write(path, text)
@@ -169,7 +201,7 @@ def train_round(run: Run, r: int) -> None:
     distributed.barrier()
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
         start = 0
-        if distributed.exists(folder / f"{run.prefix(m)}state.json"):
+        if distributed.main_decides(has_checkpoint(folder, run.prefix(m))):
             start = load_checkpoint(folder, model, opt, run.prefix(m))["step"]
         elif r > 0:
             load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
@@ -187,7 +219,9 @@ def train_round(run: Run, r: int) -> None:
 
         if start < tcfg.steps:
             train_steps(model, opt, tcfg, lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id), start, checkpoint,
-                        desc=f"train r{r} m{m}")
+                        desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
+        elif not distributed.main_decides(has_checkpoint(folder, run.prefix(m))):
+            checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk
 
 
 def eval_cells(run: Run, trained: list) -> list:
@@ -307,6 +341,14 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     """
     use_threads(cfg)
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
+    with contextlib.ExitStack() as held:
+        if distributed.is_main():  # one job per run directory; its other ranks follow rank 0
+            held.enter_context(run_dir_lock(out))
+        distributed.barrier()
+        return _run_locked(cfg, out, device, log, base)
+
+
+def _run_locked(cfg: RunConfig, out: Path, device: torch.device, log, base: Path | None) -> Path:
     prepare_run_dir(cfg, out)
     if base is not None:
         fork_base(cfg, out, base)

@@ -15,8 +15,13 @@ import torch.nn.functional as F
 
 from selfimprove import distributed
 from selfimprove.data import IGNORE
+from selfimprove.errors import UserError
 from selfimprove.generate import autocast
 from selfimprove.model import Transformer
+
+
+class DivergedError(UserError):
+    """Training produced a NaN or infinite loss."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,12 @@ def train_steps(
     start: int = 0,
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str | None = None,
+    where: str = "training",
 ) -> list[float]:
     """Run steps ``start … cfg.steps - 1``; returns their losses.
+
+    A NaN or infinite loss stops training before that step updates the weights
+    (``DivergedError``, naming ``where`` and the step); the last checkpoint is the last good state.
 
     ``on_checkpoint(next_step)`` is called every ``cfg.checkpoint_every`` steps and at the end,
     so a killed run resumes from there and draws the same batches (they depend on the step only).
@@ -135,12 +144,16 @@ def train_steps(
             x, y = distributed.rows_of_this_rank(x), distributed.rows_of_this_rank(y)
         with autocast(device, precision):
             loss = answer_loss(net, x.to(device), y.to(device))
+        value = loss.item()
+        if not math.isfinite(value):
+            raise DivergedError(f"{where}: the loss became {value} at step {step}; the last checkpoint before it "
+                                f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(value)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_at(step, cfg):.2e}")
         if on_checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,9 +64,38 @@ def test_rerunning_a_finished_run_changes_nothing(smoke_run, capsys):
 
 
 def test_a_different_config_in_the_same_directory_is_refused(smoke_run, capsys):
-    assert main(["run", str(SMOKE), "rounds.count=5", "--out", str(smoke_run)]) == 2
+    assert main(["run", str(SMOKE), "rounds.problems=65", "--out", str(smoke_run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "different config" in err[0]
+    assert len(err) == 1 and "different config" in err[0] and "rounds.problems" in err[0]
+
+
+def test_threads_and_device_do_not_block_a_resume(smoke_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    before = evals(run)
+    assert main(["run", str(SMOKE), "threads=1", "device=cpu", "--out", str(run)]) == 0
+    assert evals(run) == before
+
+
+def test_rounds_count_extends_a_finished_run_to_the_same_numbers_as_a_longer_run(smoke_run, tmp_path):
+    extended, fresh = tmp_path / "extended", tmp_path / "fresh"
+    shutil.copytree(smoke_run, extended)
+    assert main(["run", str(SMOKE), "rounds.count=3", "--out", str(extended)]) == 0
+    assert main(["run", str(SMOKE), "rounds.count=3", "--out", str(fresh)]) == 0
+    assert (extended / "round_003" / "DONE").exists()
+    assert {k: v for k, v in evals(extended).items() if k != "round_003"} == evals(smoke_run)
+    assert evals(extended) == evals(fresh)
+    assert load_config(extended / "config.yaml").rounds.count == 3  # the stored config says so
+
+
+def test_a_second_process_on_the_same_run_directory_is_refused(smoke_run, tmp_path, capsys):
+    from selfimprove.io import run_dir_lock
+
+    with run_dir_lock(smoke_run):
+        assert main(["run", str(SMOKE), "--out", str(smoke_run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "in use by another selfimprove process" in err[-1]
+    assert main(["run", str(SMOKE), "--out", str(smoke_run)]) == 0  # released with the holder
 
 
 def test_resume_after_a_crash_mid_round_equals_the_uninterrupted_run(smoke_run, tmp_path, monkeypatch):
@@ -74,20 +104,20 @@ def test_resume_after_a_crash_mid_round_equals_the_uninterrupted_run(smoke_run, 
     real = rounds.train_steps
     calls = {"n": 0}
 
-    def crash_in_round_1(model, opt, cfg, get_batch, start=0, on_checkpoint=None, desc=None):
+    def crash_in_round_1(model, opt, cfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
         def checkpoint(step):
             on_checkpoint(step)
             calls["n"] += 1
             if desc.startswith("train r1") and step == 20:
                 raise KeyboardInterrupt("simulated crash")
-        return real(model, opt, cfg, get_batch, start, checkpoint, desc)
+        return real(model, opt, cfg, get_batch, start, checkpoint, desc, where)
 
     monkeypatch.setattr(rounds, "train_steps", crash_in_round_1)
     cfg = load_config(SMOKE)
     with pytest.raises(KeyboardInterrupt):
         run_rounds(cfg, tmp_path, log=lambda line: None)
     assert not (tmp_path / "round_001" / "DONE").exists()
-    assert json.loads((tmp_path / "round_001" / "state.json").read_text())["step"] == 20
+    assert json.loads((tmp_path / "round_001" / "checkpoint" / "state.json").read_text())["step"] == 20
     monkeypatch.setattr(rounds, "train_steps", real)
     run_rounds(cfg, tmp_path, log=lambda line: None)
     assert evals(tmp_path) == evals(smoke_run)
@@ -143,7 +173,7 @@ def test_a_run_can_start_from_another_runs_round_0(smoke_run, tmp_path, capsys):
     out = tmp_path / "forked"
     args = ["run", str(SMOKE), "rounds.filters=[]", "rounds.count=1", "--out", str(out), "--base", str(smoke_run)]
     assert main(args) == 0
-    assert (out / "round_000" / "model.safetensors").read_bytes() == (smoke_run / "round_000" / "model.safetensors").read_bytes()
+    assert (out / "round_000" / "checkpoint" / "model.safetensors").read_bytes() == (smoke_run / "round_000" / "checkpoint" / "model.safetensors").read_bytes()
     assert json.loads((out / "round_001" / "filter_stats.json").read_text())["filters"] == []
     assert (out / "round_001" / "DONE").exists()
     refused = ["run", str(SMOKE), "round0.high=4", "--out", str(tmp_path / "other"), "--base", str(smoke_run)]
@@ -169,11 +199,11 @@ def test_majority_vote_variants_run_and_record_every_voter(voting, tmp_path):
     for x in labels:  # tau 0.5 of 2 voters: one agreeing vote (the labeller's own) suffices
         assert x["kept"] == (x["answers"].count(x["label"]) >= 1)
     if voting == "shared_init":  # same init and same D0: identical base models
-        a = (tmp_path / "round_000" / "m0_model.safetensors").read_bytes()
-        assert a == (tmp_path / "round_000" / "m1_model.safetensors").read_bytes()
+        a = (tmp_path / "round_000" / "m0_checkpoint" / "model.safetensors").read_bytes()
+        assert a == (tmp_path / "round_000" / "m1_checkpoint" / "model.safetensors").read_bytes()
     if voting == "independent":
-        a = (tmp_path / "round_000" / "m0_model.safetensors").read_bytes()
-        assert a != (tmp_path / "round_000" / "m1_model.safetensors").read_bytes()
+        a = (tmp_path / "round_000" / "m0_checkpoint" / "model.safetensors").read_bytes()
+        assert a != (tmp_path / "round_000" / "m1_checkpoint" / "model.safetensors").read_bytes()
 
 
 @pytest.mark.parametrize("schedule", ["{kind: accelerated, threshold: 0.0, max_new: 3}",
@@ -304,3 +334,14 @@ def test_shifted_twins_reach_both_the_probe_and_the_filter(tmp_path, monkeypatch
     assert len(calls) == 8 + 24 and set(calls) == {2}  # 8 probed problems, then 24 labelled ones
     stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
     assert stats["filters"][0]["name"] == "consistency" and stats["labelled"] == 24
+
+
+def test_zero_steps_train_nothing_and_the_round_keeps_the_previous_model(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", str(SMOKE), "rounds.count=1", "rounds.train.steps=0", "rounds.train.decay_steps=0",
+                 "--out", str(out)]) == 0
+    r0, r1 = (json.loads((out / f"round_00{r}" / "eval.json").read_text()) for r in (0, 1))
+    assert r1["step"] == 0
+    acc0 = {json.dumps(c["difficulty"]): c["accuracy"] for c in r0["cells"]}
+    acc1 = {json.dumps(c["difficulty"]): c["accuracy"] for c in r1["cells"]}
+    assert acc1 == acc0

@@ -120,9 +120,86 @@ def test_checkpoint_into_a_different_model_is_a_one_line_error(tmp_path):
     save_checkpoint(tmp_path, small_model(tok), None, {"step": 0})
     with pytest.raises(CheckpointError, match="n_embd"):
         load_checkpoint(tmp_path, small_model(tok, n_embd=64, mlp_hidden=96))
-    (tmp_path / "state.json").write_text("{not json")
+    (tmp_path / "checkpoint" / "state.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupted"):
         load_checkpoint(tmp_path, small_model(tok))
+
+
+def test_a_corrupted_weights_file_is_a_one_line_error_naming_the_folder(tmp_path):
+    _, tok, _ = copy_sets(10)
+    save_checkpoint(tmp_path, small_model(tok), None, {"step": 0})
+    (tmp_path / "checkpoint" / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint") as err:
+        load_checkpoint(tmp_path, small_model(tok))
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("killed_after", ["tmp written", "old moved aside", "new moved in"])
+def test_a_checkpoint_swap_killed_at_any_point_leaves_one_whole_checkpoint(tmp_path, monkeypatch, killed_after):
+    """Crash injection inside save_checkpoint: the reader sees step 1 or step 2 whole, never a mix."""
+    from pathlib import Path
+
+    _, tok, _ = copy_sets(10)
+    first, second = small_model(tok), small_model(tok, seed=1)
+    save_checkpoint(tmp_path, first, None, {"step": 1})
+    from selfimprove import checkpoint
+
+    renames = {"tmp written": 0, "old moved aside": 1, "new moved in": 2}[killed_after]
+    real, calls = Path.rename, {"n": 0}
+
+    def rename(self, target):
+        if calls["n"] == renames:
+            raise KeyboardInterrupt("killed")
+        calls["n"] += 1
+        return real(self, target)
+
+    def killed(folder):  # right after the new checkpoint took its place, before the old is deleted
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(Path, "rename", rename)
+    monkeypatch.setattr(checkpoint, "fsync_dir", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, second, None, {"step": 2})
+    monkeypatch.undo()
+    reader = small_model(tok, seed=2)
+    step = load_checkpoint(tmp_path, reader)["step"]
+    expected = second if step == 2 else first
+    assert step == (2 if killed_after == "new moved in" else 1)
+    for (n, a), (_, b) in zip(reader.state_dict().items(), expected.state_dict().items()):
+        assert torch.equal(a, b), n
+    assert not (tmp_path / ".checkpoint.old").exists()
+
+
+def test_a_nan_loss_stops_training_before_the_weights_change(tmp_path):
+    from selfimprove.train import DivergedError
+
+    _, tok, sets = copy_sets(50)
+    model = small_model(tok)
+    cfg = TrainConfig(steps=5, batch_size=8, precision="fp32")
+    opt = make_optimizer(model, cfg)
+    plan = BatchPlan(seed=0, round=0, batch_size=8)
+    saved = []
+
+    def poisoned(step):
+        x, y = plan.batch(sets, step, tok.pad_id)
+        if step == 3:
+            with torch.no_grad():
+                model.head.weight[0, 0] = float("nan")
+        return x, y
+
+    before = {}
+
+    def on_checkpoint(step):
+        saved.append(step)
+        before.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    with pytest.raises(DivergedError, match="step 3") as err:
+        train_steps(model, opt, TrainConfig(steps=5, batch_size=8, precision="fp32", checkpoint_every=1),
+                    poisoned, on_checkpoint=on_checkpoint, where="round 2, model 0")
+    assert "round 2, model 0" in str(err.value) and saved == [1, 2, 3]
+    for k, v in model.state_dict().items():
+        if k != "head.weight":  # the poisoned weight itself; nothing else moved after step 2
+            assert torch.equal(v, before[k]), k
 
 
 def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
