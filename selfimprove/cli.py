@@ -73,10 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from selfimprove.config import load_config
+    from selfimprove.process import keep_freed_memory
     from selfimprove.report import summarize, write_report
     from selfimprove.rounds import run_rounds
 
     cfg = load_config(args.config, args.overrides)
+    keep_freed_memory()  # fewer page faults; no effect on results
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     print(f"run {cfg.name}: task {cfg.task.name}, {cfg.rounds.count} rounds, writing to {out}", flush=True)
     base = Path(args.base) if args.base else None
