@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from selfimprove.cli import main
-from selfimprove.config import load_config
+from selfimprove.config import load_config, to_plain
 from selfimprove.rounds import run_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,3 +345,52 @@ def test_zero_steps_train_nothing_and_the_round_keeps_the_previous_model(tmp_pat
     acc0 = {json.dumps(c["difficulty"]): c["accuracy"] for c in r0["cells"]}
     acc1 = {json.dumps(c["difficulty"]): c["accuracy"] for c in r1["cells"]}
     assert acc1 == acc0
+
+
+FIREWALL_RUNS = {
+    "label-free probe + shifted twins": ["rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 2}",
+                                         "rounds.filters=[{kind: consistency, shifts: 1}]"],
+    "vote of 2 + length": ["rounds.models=2", "rounds.filters=[{kind: majority, tau: 0.5}, {kind: length, tau: 1}]",
+                           "rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 1}"],
+    "maze verifiers + vote": ["task={name: maze}", "round0.low=[1, 5]", "round0.high=[2, 5]", "eval.low=[1, 5]",
+                              "eval.high=[4, 5]", "rounds.models=2", "rounds.schedule={kind: increment, step: 1, axis: 0}",
+                              "rounds.filters=[{kind: verifier, checks: [moves, end]}, {kind: majority, tau: 1.0}]"],
+}
+
+
+@pytest.mark.parametrize("name", list(FIREWALL_RUNS))
+def test_oracle_firewall_covers_whole_rounds_probe_filters_and_votes(name, tmp_path, monkeypatch):
+    """Two full rounds with the task's ``solve`` raising whenever the schedule's probe or the
+    labelling (answers, twins, votes, verifiers, filters) is running; D0 and evaluation may use it."""
+    from selfimprove import rounds
+    from selfimprove.tasks import get_task
+
+    cfg = load_config(SMOKE, ["rounds.count=2", "rounds.problems=24", "round0.train.steps=30", *FIREWALL_RUNS[name]])
+    guarded = {"on": False, "calls": 0}
+    task_class = type(get_task(cfg.task.name, **cfg.task.options))
+    real_solve = task_class.solve
+
+    def solve(self, problem):
+        if guarded["on"]:
+            raise AssertionError(f"the oracle was called while choosing or filtering self-labels ({name})")
+        return real_solve(self, problem)
+
+    def without_oracle(fn):
+        def wrapped(*args, **kwargs):
+            guarded["on"], guarded["calls"] = True, guarded["calls"] + 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                guarded["on"] = False
+        return wrapped
+
+    monkeypatch.setattr(task_class, "solve", solve)
+    monkeypatch.setattr(rounds, "label_round", without_oracle(rounds.label_round))
+    real_probe = rounds.agreement_probe
+    monkeypatch.setattr(rounds, "agreement_probe", lambda *a, **k: without_oracle(real_probe(*a, **k)))
+    run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert (tmp_path / "round_002" / "DONE").exists()
+    probes = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("round_*/probe.json"))]
+    label_free = "label_free" in json.dumps(to_plain(cfg.rounds.schedule))
+    assert len(probes) == (2 if label_free else 0)
+    assert guarded["calls"] >= (2 + sum(len(p["values"]) for p in probes))  # the guard was up every time
