@@ -91,6 +91,22 @@ def threads_per_rank(cores: int) -> int:
     return max(1, cores // local_world_size())
 
 
+def token_weighted(loss: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's mean ``loss`` over its ``tokens`` scored positions -> (the loss to backpropagate,
+    the mean over every rank's tokens).
+
+    DDP averages gradients with equal weight per rank, but the ranks' halves of a batch hold
+    different numbers of answer tokens, so plain per-rank means train a different objective from
+    one process on the whole batch. Scaling by tokens * world / all tokens makes DDP's average the
+    single-process gradient; the returned mean is identical on every rank (so a NaN stops all).
+    """
+    if world_size() == 1:
+        return loss, loss.detach()
+    both = torch.stack([loss.detach().float() * tokens, tokens.float()])
+    dist.all_reduce(both)
+    return loss * (tokens * world_size() / both[1]), both[0] / both[1]
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

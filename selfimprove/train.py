@@ -144,7 +144,8 @@ def train_steps(
             x, y = distributed.rows_of_this_rank(x), distributed.rows_of_this_rank(y)
         with autocast(device, precision):
             loss = answer_loss(net, x.to(device), y.to(device))
-        value = loss.item()
+        loss, mean = distributed.token_weighted(loss, (y != IGNORE).sum().to(device))
+        value = mean.item()
         if not math.isfinite(value):
             raise DivergedError(f"{where}: the loss became {value} at step {step}; the last checkpoint before it "
                                 f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")

@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file
+
 from selfimprove import distributed
+from selfimprove.config import load_config
+from selfimprove.rounds import run_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,11 +93,14 @@ def _run_bounded(command: list[str], env: dict, timeout: int) -> subprocess.Comp
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
-def test_torchrun_two_cpu_ranks_run_the_smoke_config(tmp_path):
-    out = tmp_path / "ddp"
+FP32 = ["round0.train.precision=fp32", "rounds.train.precision=fp32"]
+
+
+def test_torchrun_two_cpu_ranks_run_the_smoke_config_as_one_process_would(tmp_path):
+    out, single = tmp_path / "ddp", tmp_path / "single"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "selfimprove.cli", "run", "configs/smoke.yaml", "--out", str(out)]
+               "-m", "selfimprove.cli", "run", "configs/smoke.yaml", *FP32, "--out", str(out)]
     done = _run_bounded(command, env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("round   2") == 1  # one summary line per round: rank 0 only
@@ -102,3 +110,15 @@ def test_torchrun_two_cpu_ranks_run_the_smoke_config(tmp_path):
     assert len(labels) == 64  # sharded labelling gathered back: every problem once
     record = json.loads((out / "round_002" / "eval.json").read_text())
     assert [c["n"] for c in record["cells"]] == [16] * 6
+    # The same run in one process: the gradients are token-weighted across ranks, so the two
+    # agree up to float rounding, and the labels and evaluations exactly.
+    run_rounds(load_config(ROOT / "configs" / "smoke.yaml", [*FP32, "threads=1"]), single, log=lambda line: None)
+    for r in range(3):
+        ours, theirs = (load_file(d / f"round_{r:03d}" / "checkpoint" / "model.safetensors") for d in (out, single))
+        for name in ours:
+            torch.testing.assert_close(ours[name], theirs[name], atol=1e-5, rtol=0)
+    for r in (1, 2):
+        assert (out / f"round_00{r}" / "labels.jsonl").read_text() == (single / f"round_00{r}" / "labels.jsonl").read_text()
+    for r in range(3):
+        a, b = (json.loads((d / f"round_{r:03d}" / "eval.json").read_text()) for d in (out, single))
+        assert a["cells"] == b["cells"]
