@@ -7,6 +7,8 @@ agrees with it. Nothing here reads ground truth, so the check works on unlabelle
     reverse addition 12 + 345 ("21+543=")  twins "543+21=" (b + a) and e.g. "06+792=" (60 + 297,
         the same sum re-split with unchanged digit counts): both answers must equal "7530"
     copy "12345="     sigma = a digit permutation, e.g. twin "80349=": answer sigma("12345")
+    copy, split       "12345=" -> "12=" and "345=": the two answers must compose to the label
+        (opt-in, ``shifts`` splits per problem); the twins are shorter, where the model is sure
     maze              the same tree relabelled and reshuffled: the relabelled original path
     multiplication    "21*3=" -> twin "3*21=": the products after the last "=" must match
 
@@ -42,12 +44,15 @@ class Twin:
     agrees: Callable[[str, str], bool]
 
 
-SHIFTABLE = ("reverse_addition", "forward_addition")  # tasks with shifted twins
+# Tasks with a second, decorrelating kind of twin (``shifts`` of them per problem): shifted sums
+# for addition, split strings for copy and reverse.
+SHIFTABLE = ("reverse_addition", "forward_addition", "copy", "reverse")
 
 
 def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> list[Twin]:
     """The twins of ``problem`` for ``task`` (0-2 of them, plus ``shifts`` shifted twins for
-    addition); randomness only from ``rng``.
+    addition, or ``shifts`` splits, two twins each, for copy and reverse); randomness only from
+    ``rng``.
 
     >>> from selfimprove.tasks import get_task
     >>> add = get_task("reverse_addition")
@@ -70,7 +75,8 @@ def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> 
     if task.name not in makers:
         raise ValueError(f"no consistency twins for task {task.name!r}; have: {', '.join(makers)}")
     out = makers[task.name](task, problem, rng)
-    return out + [_shifted_twin(task, problem, rng) for _ in range(shifts)]
+    shifted = _split_twins if task.name in ("copy", "reverse") else _shifted_twin
+    return out + [t for _ in range(shifts) for t in shifted(task, problem, rng)]
 
 
 def consistent(original_answer: str, twin_answers: Sequence[str], twins: Sequence[Twin]) -> bool:
@@ -117,7 +123,7 @@ def _addition_twins(task: Task, p: Any, rng: random.Random) -> list[Twin]:
     return out
 
 
-def _shifted_twin(task: Any, p: Any, rng: random.Random) -> Twin:
+def _shifted_twin(task: Any, p: Any, rng: random.Random) -> list[Twin]:
     """a + (b + e) for a random e != 0 that keeps b's digit count (so the difficulty is kept)."""
     digits = len(str(p.b))
     lo, hi = 10 ** (digits - 1) - p.b, 10**digits - 1 - p.b  # lo <= 0 <= hi and lo < hi
@@ -128,7 +134,7 @@ def _shifted_twin(task: Any, p: Any, rng: random.Random) -> Twin:
         value = task.read_total(twin)
         return value is not None and value - e >= 0 and task.write_total(p, value - e) == original.strip()
 
-    return Twin(task.prompt(replace(p, b=p.b + e)), agrees)
+    return [Twin(task.prompt(replace(p, b=p.b + e)), agrees)]
 
 
 # --- multiplication: b x a ---------------------------------------------------------------------
@@ -165,6 +171,33 @@ def _string_twins(task: Task, p: Any, rng: random.Random) -> list[Twin]:
         return twin.strip() == original.strip().translate(table)
 
     return [Twin(task.prompt(replace(p, digits=text.translate(table))), agrees)]
+
+
+def _split_twins(task: Task, p: Any, rng: random.Random) -> list[Twin]:
+    """s = u + v cut at a random point: the answers to u and to v must compose to the label.
+
+    copy(s) = copy(u) + copy(v) and reverse(s) = reverse(v) + reverse(u). Unlike the digit
+    permutation, the twins are *shorter* than s, where the model is reliable, so an answer of the
+    wrong length or with a dropped or repeated character at the new length cannot pass. No twin
+    when s cannot be cut (one character, or every later character is 0: v may not start with 0).
+    """
+    text = p.digits
+    cuts = [i for i in range(1, len(text)) if text[i] != "0"]
+    if not cuts:
+        return []
+    cut = rng.choice(cuts)
+    u, v = text[:cut], text[cut:]
+    backwards = task.name == "reverse"
+
+    def part(start: int, length: int) -> Callable[[str, str], bool]:
+        def agrees(original: str, twin: str) -> bool:
+            original = original.strip()
+            return len(original) == len(text) and original[start : start + length] == twin.strip()
+
+        return agrees
+
+    first, second = (part(len(v), len(u)), part(0, len(v))) if backwards else (part(0, len(u)), part(len(u), len(v)))
+    return [Twin(task.prompt(replace(p, digits=u)), first), Twin(task.prompt(replace(p, digits=v)), second)]
 
 
 # --- maze: relabel the nodes, reshuffle the lists ------------------------------------------------

@@ -182,8 +182,9 @@ class VerifierFilter:
 
 @dataclass(frozen=True)
 class ConsistencyFilter:
-    # Extra twins a + (b + e) per addition label; each shift changes the column sums the
-    # built-in twins share, so it catches the carry mistakes they repeat (consistency.py).
+    # Extra twins per label that break the built-in twins' shared mistakes (consistency.py):
+    # a + (b + e) for addition (it changes the column sums), a split of the string into two
+    # shorter ones for copy and reverse (it changes the length).
     shifts: int = 0
 
     def __post_init__(self) -> None:

@@ -182,7 +182,27 @@ def test_shifted_twins_are_added_after_the_built_in_ones_and_only_for_addition()
     with_shifts = [t.prompt for t in twins(add, problem, random.Random(3), shifts=2)]
     assert with_shifts[:2] == plain and len(with_shifts) == 4
     with pytest.raises(ValueError, match="shifted twins exist for"):
-        twins(get_task("copy"), get_task("copy").sample(5, random.Random(0)), random.Random(0), shifts=1)
+        twins(get_task("multiplication"), get_task("multiplication").parse("12*34="), random.Random(0), shifts=1)
+
+
+@pytest.mark.parametrize("name", ["copy", "reverse"])
+@pytest.mark.parametrize("seed", range(20))
+def test_split_twins_are_shorter_agree_with_the_oracle_and_catch_length_and_digit_errors(name, seed):
+    task, rng = get_task(name), random.Random(seed)
+    problem = task.sample(rng.randint(2, 30), rng)
+    label = task.solve(problem)
+    split = twins(task, problem, rng, shifts=1)[1:]  # after the digit permutation
+    if not split:  # every character after the first is 0: nothing to cut
+        assert set(problem.digits[1:]) <= {"0"}
+        return
+    assert len(split) == 2
+    parts = [task.parse(t.prompt) for t in split]
+    assert parts[0].digits + parts[1].digits == problem.digits
+    truths = [task.solve(q) for q in parts]
+    assert all(t.agrees(label, a) for t, a in zip(split, truths))
+    dropped, changed = label[:-1], label[:-1] + ("1" if label[-1] != "1" else "2")
+    for wrong in (dropped, label + label[-1], changed):
+        assert not all(t.agrees(wrong, a) for t, a in zip(split, truths)), wrong
 
 
 def test_a_shift_catches_a_carry_mistake_that_the_swapped_twin_repeats():
