@@ -21,6 +21,7 @@ from typing import Any, Union
 import yaml
 
 from selfimprove.errors import UserError
+from selfimprove.loggers import LogSection
 from selfimprove.tasks.base import Difficulty
 from selfimprove.train import TrainConfig
 
@@ -86,6 +87,7 @@ class RunConfig:
     round0: Round0Section = field(default_factory=Round0Section)
     rounds: RoundsSection = field(default_factory=RoundsSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    log: LogSection = field(default_factory=LogSection)  # optional mirrors of the metrics (loggers.py)
 
     def to_dict(self) -> dict:
         return to_plain(self)

@@ -32,6 +32,7 @@ from selfimprove.evaluate import evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml, run_dir_lock
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
+from selfimprove.loggers import open_loggers, round_scalars
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.report import longest_at
 from selfimprove.schedules import schedule_from_config
@@ -90,9 +91,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-# Keys a resume may change: how fast (threads, device), and how far (rounds.count extends a
-# finished run or stops one earlier). Anything else would mix two experiments in one directory.
-RESUMABLE_KEYS = (("threads",), ("device",), ("rounds", "count"))
+# Keys a resume may change: how fast (threads, device), how far (rounds.count extends a finished
+# run or stops one earlier), and where the numbers are mirrored (log). Anything else would mix two experiments in one directory.
+RESUMABLE_KEYS = (("threads",), ("device",), ("rounds", "count"), ("log",))
 
 
 def _without_resumable(config: dict) -> dict:
@@ -345,11 +346,14 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
         if distributed.is_main():  # one job per run directory; its other ranks follow rank 0
             held.enter_context(run_dir_lock(out))
         distributed.barrier()
-        return _run_locked(cfg, out, device, log, base)
+        prepare_run_dir(cfg, out)
+        loggers = open_loggers(cfg.log, out, cfg.name, to_plain(cfg)) if distributed.is_main() else []
+        for logger in loggers:
+            held.callback(logger.close)
+        return _rounds(cfg, out, device, log, base, loggers)
 
 
-def _run_locked(cfg: RunConfig, out: Path, device: torch.device, log, base: Path | None) -> Path:
-    prepare_run_dir(cfg, out)
+def _rounds(cfg: RunConfig, out: Path, device: torch.device, log, base: Path | None, loggers: list) -> Path:
     if base is not None:
         fork_base(cfg, out, base)
     run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
@@ -381,6 +385,8 @@ def _run_locked(cfg: RunConfig, out: Path, device: torch.device, log, base: Path
                    "kept_fraction": stats["kept"] / labelled if labelled else None,
                    "wall_time_s": record["wall_time_s"]}
         write_metrics(run, record, summary)
+        for logger in loggers:
+            logger.log_round(round_scalars(summary, record["cells"]), r)
         write(folder / "DONE", "")
         run.log(round_line(r, trained, stats, summary))
     return out
