@@ -106,8 +106,10 @@ def _check_options(threshold: float, max_new: int | None, axis: int) -> None:
 
 
 def _probe_upward(trained: list[Difficulty], axis: int, threshold: float, max_new: int | None,
-                  probe: Probe | None, who: str, wait: bool = False) -> list[Difficulty]:
-    """First untrained difficulty d, then d+1, ... while ``probe >= threshold``.
+                  probe: Probe | None, who: str, wait: bool = False,
+                  first_threshold: float | None = None) -> list[Difficulty]:
+    """First untrained difficulty d, then d+1, ... while ``probe >= threshold`` (d itself needs
+    only ``first_threshold`` when one is given).
 
     When even d fails: ``[d]`` (never stall), or with ``wait`` nothing — the round then trains
     on the data it already has and probes again next round."""
@@ -118,7 +120,8 @@ def _probe_upward(trained: list[Difficulty], axis: int, threshold: float, max_ne
     passing = []
     for k in range(1, limit + 1):
         d = _shift(top, axis, k)
-        if probe(d) < threshold:
+        bar = first_threshold if k == 1 and first_threshold is not None else threshold
+        if probe(d) < bar:
             break
         passing.append(d)
     # Never stall: when even the next difficulty fails we still take it, as Increment would.
@@ -165,6 +168,11 @@ class LabelFreeAccelerated:
 
     ``wait``: when not even the next difficulty passes, sample nothing new this round (the model
     consolidates on the data it has) instead of labelling problems it is likely to get wrong.
+    ``first_threshold``: a lower bar for the first untrained difficulty alone. The filter keeps
+    only the labels whose twins agree, so a weak frontier still gives clean labels, just fewer;
+    waiting instead can last forever when consolidation does not lift the frontier (an fp32 demo
+    waited 7 rounds at 9-digit agreement 0.22-0.80 under a 0.85 gate). Further difficulties
+    still need ``threshold``.
     ``refresh`` (with ``wait``): a waiting round labels fresh problems at the longest trained
     difficulty instead of none, so consolidation sees new problems rather than the same ones.
     Self-labelled errors at a new length are correlated, so a filter passes many of them when
@@ -181,9 +189,12 @@ class LabelFreeAccelerated:
     axis: int = 0
     wait: bool = False
     refresh: bool = False
+    first_threshold: float | None = None
 
     def __post_init__(self) -> None:
         _check_options(self.threshold, self.max_new, self.axis)
+        if self.first_threshold is not None and not 0.0 <= self.first_threshold <= 1.0:
+            raise ValueError(f"first_threshold must be in [0, 1], got {self.first_threshold}")
         if self.refresh and not self.wait:
             raise ValueError("refresh only applies to waiting rounds: set wait: true as well")
 
@@ -192,7 +203,8 @@ class LabelFreeAccelerated:
     ) -> list[Difficulty]:
         _check(round, trained)
         who = "label-free accelerated"
-        new = _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, who, self.wait)
+        new = _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, who, self.wait,
+                            self.first_threshold)
         # A waiting round otherwise re-reads the same self-labelled problems every round; fresh
         # ones at the frontier (where the probe already passed) give it new data to learn from.
         return new or ([_top(trained, self.axis)] if self.refresh else [])
@@ -323,7 +335,7 @@ def _check_type(kind: str, key: str, value: Any) -> None:
     # bool is an int in Python; a YAML "step: true" is still a mistake.
     wants: dict[str, tuple[type, ...]] = {
         "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,), "refresh": (bool,),
-        "threshold": (int, float), "max_new": (int, type(None)),
+        "threshold": (int, float), "max_new": (int, type(None)), "first_threshold": (int, float, type(None)),
     }
     if not isinstance(value, wants[key]) or (bool not in wants[key] and isinstance(value, bool)):
         raise ValueError(f"schedule {kind!r}: {key} has the wrong type ({value!r})")

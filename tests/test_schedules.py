@@ -229,3 +229,14 @@ def test_schedule_from_config_builds_each_kind():
 def test_schedule_from_config_errors_name_the_problem(config, words):
     with pytest.raises(ValueError, match=words):
         schedule_from_config(config)
+
+
+def test_first_threshold_lets_the_next_difficulty_in_at_a_lower_agreement_only():
+    agreement = {9: 0.4, 10: 0.9, 11: 0.95, 12: 0.3}.get
+    gated = LabelFreeAccelerated(threshold=0.85, wait=True, max_new=4)
+    assert gated.plan(1, list(range(1, 9)), agreement) == []  # 9 fails 0.85: the round waits
+    eased = LabelFreeAccelerated(threshold=0.85, wait=True, max_new=4, first_threshold=0.3)
+    assert eased.plan(1, list(range(1, 9)), agreement) == [9, 10, 11]  # 9 at 0.3; 10, 11 at 0.85
+    assert eased.plan(1, list(range(1, 9)), {9: 0.2}.get) == []
+    with pytest.raises(ValueError, match="first_threshold"):
+        schedule_from_config({"kind": "label_free_accelerated", "first_threshold": 1.5})
