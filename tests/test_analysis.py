@@ -146,3 +146,12 @@ def test_analyze_refuses_what_does_not_apply(tmp_path, capsys):
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["analyze", "carries", str(run)]) == 2
     assert "carry chains exist for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted(Path("sweeps").glob("*.yaml")), ids=str)
+def test_every_committed_sweep_loads_and_its_first_line_runs_it(path):
+    from selfimprove.analysis.sweep import load_sweep
+
+    name, points = load_sweep(path)
+    assert path.read_text().splitlines()[0] == f"# selfimprove sweep {path.as_posix()}"
+    assert name == path.stem and len(points) >= 5

@@ -4,7 +4,14 @@ import random
 
 import pytest
 
-from selfimprove.carries import carry_chain, carry_pattern, carry_problem, carry_problems, histogram, longest_run
+from selfimprove.carries import (
+    carry_chain,
+    carry_pattern,
+    carry_problem,
+    carry_problems,
+    histogram,
+    longest_run,
+)
 from selfimprove.tasks.addition import Operands
 
 

@@ -7,7 +7,15 @@ from types import SimpleNamespace
 import pytest
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.noise import CORRUPT, NoiseSpec, drop_digits, inject, noise_from_config, perturb, uniform
+from selfimprove.noise import (
+    CORRUPT,
+    NoiseSpec,
+    drop_digits,
+    inject,
+    noise_from_config,
+    perturb,
+    uniform,
+)
 from selfimprove.rounds import with_noise
 from selfimprove.tasks import get_task
 

@@ -1,6 +1,13 @@
 """Error taxonomy: hand-made wrong answers are classified the way a person would."""
 
-from selfimprove.taxonomy import align, cot_error, digit_error, first_mismatch, first_wrong_step, summarise
+from selfimprove.taxonomy import (
+    align,
+    cot_error,
+    digit_error,
+    first_mismatch,
+    first_wrong_step,
+    summarise,
+)
 
 
 def test_a_skipped_digit_is_one_drop_not_a_cascade_of_wrong_digits():

@@ -73,8 +73,12 @@ def carries_png(record: Mapping[str, Any]) -> bytes:
 
 def memorised_png(record: Mapping[str, Any]) -> bytes:
     """Paper Fig 26 (left) and Figs 12/22 (right)."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(11.0, 4.2)
     left, right = fig.subplots(1, 2)
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are ints
     for r, later in (record.get("memorised") or {}).items():
         xs = sorted(later, key=int)
         left.plot([int(x) for x in xs], [later[x]["repeats_label"] for x in xs], "o-", label=f"round {r} labels")
@@ -97,8 +101,11 @@ def memorised_png(record: Mapping[str, Any]) -> bytes:
 
 def sweep_png(record: Mapping[str, Any]) -> bytes:
     """One line per sweep point: the longest difficulty at >= 99% (or the chosen cell's accuracy) per round."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(8.0, 4.6)
     ax = fig.add_subplot()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     key = "accuracy_at" if record.get("at") is not None else "longest_at_99"
     for point in record.get("points", []):
         series = point.get(key) or {}
