@@ -106,3 +106,18 @@ def test_good_noise_config_loads():
                                              "rounds.random_labels={p: 1}"])
     assert noise_from_config(cfg.rounds.noise) == NoiseSpec("drop_perturb", 0.2, (1, 2))
     assert noise_from_config(cfg.rounds.random_labels, random_labels=True) == NoiseSpec("random", 1.0, ())
+
+
+def test_a_run_made_before_the_noise_keys_existed_still_resumes(tmp_path):
+    import yaml
+
+    from selfimprove.config import to_plain
+    from selfimprove.rounds import prepare_run_dir
+
+    cfg = load_config("configs/smoke.yaml")
+    old = to_plain(cfg)
+    del old["rounds"]["noise"], old["rounds"]["random_labels"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    prepare_run_dir(cfg, tmp_path)  # same run: accepted
+    with pytest.raises(ConfigError, match="different config"):
+        prepare_run_dir(load_config("configs/smoke.yaml", ["rounds.noise={kind: perturb, p: 0.1}"]), tmp_path)
