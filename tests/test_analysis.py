@@ -155,3 +155,28 @@ def test_every_committed_sweep_loads_and_its_first_line_runs_it(path):
     name, points = load_sweep(path)
     assert path.read_text().splitlines()[0] == f"# selfimprove sweep {path.as_posix()}"
     assert name == path.stem and len(points) >= 5
+
+
+def test_chain_of_thought_and_maze_answers_are_classified():
+    from selfimprove.analysis.errors import classify
+
+    mul = get_task("multiplication")
+    prompt = "9172*9431="
+    right = mul.solve(mul.parse(prompt))
+    pairs = [(prompt, right), (prompt, "17442+067801(132331)=13976630"), (prompt, right.replace("067801", "067811")),
+             (prompt, "17442+0678")]
+    out = classify(mul, pairs)
+    assert (out["answers"], out["wrong"]) == (4, 3)
+    assert out["steps"] == {"missing_steps": 1, "wrong_step": 1, "format": 1}
+    assert out["first_wrong_step"] == {"1": 1}
+
+    maze = get_task("maze")
+    p = maze.sample((3, 8), random.Random(0))
+    path = maze.solve(p)
+    nodes = path.split(">")
+    pairs = [(maze.prompt(p), path), (maze.prompt(p), "x>y"), (maze.prompt(p), ">".join(nodes[:-1])),
+             (maze.prompt(p), ">".join(nodes[:-1] + [nodes[0]]))]
+    out = classify(maze, pairs)
+    assert out["wrong"] == 3 and out["failed"]["format"] == 1 and out["failed"]["end"] == 2
+    assert out["failed"]["repeat"] == 1  # the last path returns to its start: wrong end and a repeat together
+    assert out["checks"] == {"format": 1, "end": 1, "moves": 1}  # verify names only the first failure

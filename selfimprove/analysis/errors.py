@@ -26,7 +26,8 @@ def classify(task, pairs: list[tuple[str, str]]) -> dict:
     wrong = [(problem, a) for problem, (_, a), v in zip(problems, pairs, verdicts) if not v.ok]
     out = {"answers": len(pairs), "wrong": len(wrong), "checks": dict(Counter(v.check for v in verdicts if not v.ok))}
     kind = family(task)
-    if kind == "maze":  # a path has no digit positions; which check failed is the taxonomy
+    if kind == "maze":  # a path has no digit positions; the failed checks are the taxonomy
+        out["failed"] = dict(Counter(name for problem, a in wrong for name in maze_failures(task, problem, a)))
         return out
     expected = [(task.solve(problem), a) for problem, a in wrong]
     if kind == "cot":
@@ -36,6 +37,13 @@ def classify(task, pairs: list[tuple[str, str]]) -> dict:
         expected = [(e.split("=")[-1], a.split("=")[-1]) for e, a in expected]  # products, aligned below
     out["digits"] = summarise(expected)
     return out
+
+
+def maze_failures(task, problem, answer: str) -> list[str]:
+    """Every check a wrong path fails (``checks`` names only the first): an invalid move and a
+    wrong end can come together. An unreadable answer is ``format`` alone."""
+    failed = [name for name, ok in task.checks(problem, answer).items() if not ok]
+    return ["format"] if "format" in failed else failed
 
 
 def eval_pairs(run_dir: Path, cfg, task, r: int) -> list[tuple[str, str]]:

@@ -24,6 +24,8 @@ def taxonomy_png(summary: Mapping[str, Any], title: str) -> bytes:
     panels = [("checks", "which check failed", "check")]
     if "steps" in summary:
         panels.append(("steps", "chain-of-thought steps", "verdict"))
+    if "failed" in summary:
+        panels.append(("failed", "every failed check (a path can fail several)", "check"))
     fig = _figure(11.0, 6.4 if digits else 3.4)
     axes = fig.subplots(2 if digits else 1, 3, squeeze=False)
     for ax, (key, name, xlabel) in zip(axes[0], panels):
