@@ -81,12 +81,10 @@ def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
     from selfimprove.report import longest_at
     from selfimprove.rundir import load_run
 
-    order = None
-    if (out / "sweep.yaml").exists():
-        spec = read_yaml(out / "sweep.yaml")
-        order = [p["name"] for p in spec.get("points", []) if isinstance(p, dict)]
-        name = name or spec.get("name")
-    folders = [out / n for n in order] if order else sorted(p.parent for p in out.glob("*/config.yaml"))
+    spec = read_yaml(out / "sweep.yaml") if (out / "sweep.yaml").exists() else {}
+    declared = {p["name"]: p for p in spec.get("points", []) if isinstance(p, dict) and "name" in p}
+    folders = [out / n for n in declared] if declared else sorted(p.parent for p in out.glob("*/config.yaml"))
+    shared = [str(x) for x in spec.get("overrides") or []]
     points = []
     for folder in folders:
         if not (folder / "config.yaml").exists():
@@ -94,7 +92,8 @@ def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
         run = load_run(folder)
         last = run.evaluated[-1] if run.evaluated else None
         points.append({
-            "name": folder.name, "overrides": _overrides(out, folder.name),
+            "name": folder.name,
+            "overrides": shared + [str(x) for x in declared.get(folder.name, {}).get("overrides") or []],
             "rounds": [r.index for r in run.evaluated],
             "longest_at_99": {str(r.index): longest_at(r.cells) for r in run.evaluated},
             "accuracy_at": {str(r.index): r.cells.get(at) for r in run.evaluated} if at is not None else None,
@@ -103,13 +102,5 @@ def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
         })
     if not points:
         raise ConfigError(f"{out} holds no sweep point yet (no */config.yaml); run `selfimprove sweep SWEEP.yaml` first")
-    record = {"name": name or out.name, "at": at, "points": points}
+    record = {"name": name or spec.get("name") or out.name, "at": at, "points": points}
     return common.save(out, "sweep", record, figures.sweep_png(record))
-
-
-def _overrides(out: Path, point: str) -> list[str]:
-    if not (out / "sweep.yaml").exists():
-        return []
-    spec = read_yaml(out / "sweep.yaml")
-    raw = next((p for p in spec.get("points", []) if isinstance(p, dict) and p.get("name") == point), {})
-    return [str(x) for x in spec.get("overrides") or []] + [str(x) for x in raw.get("overrides") or []]
