@@ -168,6 +168,7 @@ def test_chain_of_thought_and_maze_answers_are_classified():
     out = classify(mul, pairs)
     assert (out["answers"], out["wrong"]) == (4, 3)
     assert out["steps"] == {"missing_steps": 1, "wrong_step": 1, "format": 1}
+    assert out["short_share"] == pytest.approx(2 / 3)  # the wrong step keeps the length
     assert out["first_wrong_step"] == {"1": 1}
 
     maze = get_task("maze")

@@ -30,6 +30,8 @@ def classify(task, pairs: list[tuple[str, str]]) -> dict:
         out["failed"] = dict(Counter(name for problem, a in wrong for name in maze_failures(task, problem, a)))
         return out
     expected = [(task.solve(problem), a) for problem, a in wrong]
+    # Of the whole answer text (for chain of thought: missing steps make it short, Fig 13).
+    out["short_share"] = sum(len(a) < len(e) for e, a in expected) / len(expected) if expected else None
     if kind == "cot":
         out["steps"] = dict(Counter(cot_error(e, a) for e, a in expected))
         steps = [first_wrong_step(e, a) for e, a in expected]
