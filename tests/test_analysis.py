@@ -127,6 +127,7 @@ def test_analyze_commands_on_a_real_run(sweep):
 @pytest.mark.parametrize("points, words", [
     ([{"name": "a", "base": "b"}], "must name an earlier point"),
     ([{"name": "a"}, {"name": "a"}], "repeated"),
+    ([{"name": "analysis"}], "reserved"),
     ([{"name": "a", "overrides": ["rounds.noise={kind: bogus, p: 0.1}"]}], "kind must be one of"),
     ([], "non-empty list"),
 ])

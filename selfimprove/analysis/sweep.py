@@ -51,8 +51,8 @@ def load_sweep(path: Path) -> tuple[str, list[Point]]:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or set(raw) - {"name", "overrides", "base"}:
             raise ConfigError(f"{path}: points[{i}] must be a mapping {{name, overrides: [key=value, ...], base?}}")
         name, base = raw["name"], raw.get("base")
-        if "/" in name or name in {p.name for p in points} or name in ("", ".", ".."):
-            raise ConfigError(f"{path}: points[{i}] name {name!r} is repeated or not a plain folder name")
+        if "/" in name or name in {p.name for p in points} or name in ("", ".", "..", "analysis"):
+            raise ConfigError(f"{path}: points[{i}] name {name!r} is repeated, reserved (analysis) or not a plain folder name")
         if base is not None and base not in {p.name for p in points}:
             raise ConfigError(f"{path}: points[{i}] base {base!r} must name an earlier point")
         overrides = tuple(common_overrides + [str(x) for x in raw.get("overrides") or []])
