@@ -112,6 +112,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """One instrument of ``selfimprove.analysis`` on a run (or sweep) folder; prints the JSON's path."""
+    from pathlib import Path
+
+    from selfimprove.analysis.dispatch import analyze
+
+    print(f"wrote {analyze(args.what, Path(args.run_dir), args)}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run (or resume) every point of a sweep file, then summarise them."""
+    from pathlib import Path
+
+    from selfimprove.analysis.sweep import run_sweep
+
+    path = run_sweep(Path(args.sweep), Path(args.out) if args.out else None, log=lambda line: print(line, flush=True),
+                     at=parse_difficulty(args.at) if args.at else None)
+    print(f"wrote {path}")
+    return 0
+
+
 def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -160,6 +182,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("report", help="write report.md and plots for a run directory")
     sub.add_argument("run_dir")
     sub.set_defaults(run=cmd_report)
+
+    sub = commands.add_parser("analyze", help="error analysis of a run: writes analysis/*.json and .png")
+    sub.add_argument("what", choices=("errors", "carries", "memorised", "sweep"))
+    sub.add_argument("run_dir", help="a run directory (sweep: a sweep's output folder)")
+    sub.add_argument("--round", type=non_negative, default=None, help="errors/carries: which round (default latest)")
+    sub.add_argument("--eval", action="store_true", help="errors: also re-answer the evaluation problems")
+    sub.add_argument("--digits", type=int, default=None, help="carries: digit count (default trained max + 1)")
+    sub.add_argument("--n", type=int, default=500, help="carries: problems per chain length; memorised: most labels per round")
+    sub.add_argument("--at", default=None, help="sweep: also tabulate accuracy at this difficulty")
+    sub.set_defaults(run=cmd_analyze)
+
+    sub = commands.add_parser("sweep", help="run (or resume) every point of a sweep file, then summarise")
+    sub.add_argument("sweep", help="a sweep YAML: config, overrides, points (see selfimprove/analysis/sweep.py)")
+    sub.add_argument("--out", help="sweep folder (default runs/<sweep name>)")
+    sub.add_argument("--at", default=None, help="also tabulate accuracy at this difficulty")
+    sub.set_defaults(run=cmd_sweep)
     return parser
 
 

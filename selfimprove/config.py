@@ -65,6 +65,8 @@ class RoundsSection:
     probe_problems: int = 256  # problems per difficulty probed by accelerated schedules
     label_batch_size: int = 256
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
+    noise: dict | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
+    random_labels: dict | None = None  # kept labels replaced by random ones, {p, at}; see noise.py
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,13 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: shifted twins exist for {', '.join(SHIFTABLE)} only, not {task.name!r}")
         if isinstance(spec, VerifierFilter) and not hasattr(task, "checks"):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
+    from selfimprove.noise import noise_from_config
+
+    for key in ("noise", "random_labels"):
+        try:
+            noise_from_config(getattr(cfg.rounds, key), random_labels=key == "random_labels")
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"rounds.{key}: {err}") from None
     if cfg.model.n_embd % cfg.model.n_head:
         raise ConfigError(f"model.n_embd ({cfg.model.n_embd}) must be divisible by model.n_head ({cfg.model.n_head})")
 

@@ -88,6 +88,7 @@ def summarize(run_dir: Path | str) -> dict[str, Any]:
 def write_report(run_dir: Path | str) -> Path:
     """Write ``report.md`` and ``plots/*.png`` into ``run_dir``; return the report's path."""
     from selfimprove import plots  # matplotlib loads only when a report is actually made
+    from selfimprove.analysis.sections import analysis_sections
 
     run_dir = Path(run_dir)
     run = _load(run_dir)
@@ -129,7 +130,8 @@ def write_report(run_dir: Path | str) -> Path:
                 old.unlink()  # a stale grid from an earlier report would contradict this one
 
     path = run_dir / "report.md"
-    atomic_write_text(path, _markdown(run, _summary(run), images))
+    # Sections for whatever `selfimprove analyze` left in analysis/ (nothing when it never ran).
+    atomic_write_text(path, _markdown(run, _summary(run), images) + analysis_sections(run_dir))
     return path
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from selfimprove import distributed
 from selfimprove.checkpoint import has_checkpoint, load_checkpoint, read_state, save_checkpoint
-from selfimprove.config import ConfigError, RunConfig, to_plain
+from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
@@ -34,6 +34,7 @@ from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml, 
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.loggers import open_loggers, round_scalars
 from selfimprove.model import ModelConfig, Transformer
+from selfimprove.noise import inject, noise_from_config
 from selfimprove.report import longest_at
 from selfimprove.schedules import schedule_from_config
 from selfimprove.tasks import get_task
@@ -122,7 +123,8 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     text = yaml.safe_dump(to_plain(cfg), sort_keys=False)
     path = out / "config.yaml"
     if distributed.exists(path):
-        theirs, ours = read_yaml(path), yaml.safe_load(text)
+        # With defaults filled in, so a run made before a key existed still resumes.
+        theirs, ours = to_plain(config_from_dict(read_yaml(path))), yaml.safe_load(text)
         if _without_resumable(theirs) != _without_resumable(ours):
             diff = _first_difference(_without_resumable(theirs), _without_resumable(ours))
             raise ConfigError(f"{out} holds a run with a different config (first difference: {diff}); "
@@ -171,9 +173,14 @@ def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
 def initial_set(run: Run, m: int) -> TokenSet:
     """D0 of model m: oracle-labelled problems in [low, high] (the only training use of solve)."""
     r0 = run.cfg.round0
-    rng = random.Random(f"round0/{run.model_seed(m)}")
-    problems = [run.task.sample_initial(r0.low, r0.high, rng) for _ in range(r0.examples)]
+    problems = initial_problems(run.task, r0, run.model_seed(m))
     return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], len(grid(r0.low, r0.high)))
+
+
+def initial_problems(task, r0, model_seed: int) -> list:
+    """The problems of D0 (also read back by ``selfimprove analyze carries``)."""
+    rng = random.Random(f"round0/{model_seed}")
+    return [task.sample_initial(r0.low, r0.high, rng) for _ in range(r0.examples)]
 
 
 def kept_set(run: Run, rows: list[dict], owner: int) -> TokenSet | None:
@@ -297,22 +304,36 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
     problems = [fresh_problems(run.task, difficulties, n, run.cfg.seed, r, o) for o in range(owners)]
     items, filter_stats = label_round(run.models, run.task, run.tok, problems, rc.filters, shared,
                                       run.cfg.seed, r, rc.label_batch_size, precision)
-    lines, labelled, kept, correct, kept_correct = [], 0, 0, 0, 0
+    rows, labelled, kept, correct, kept_correct = [], 0, 0, 0, 0
     for owner, owner_items in enumerate(items):
         flags = diagnose(run.task, owner_items)  # ground truth, for the logs only
         for item, ok in zip(owner_items, flags):
-            lines.append(json.dumps({"model": owner, "prompt": item.prompt, "difficulty": difficulty_to_json(item.difficulty),
-                                     "label": item.label, "answers": list(item.answers), "kept": item.dropped_by is None,
-                                     "dropped_by": item.dropped_by, "correct": ok}))
-            labelled, correct = labelled + 1, correct + ok
-            if item.dropped_by is None:
-                kept, kept_correct = kept + 1, kept_correct + ok
-    write(folder / "labels.jsonl", "\n".join(lines) + "\n")
+            rows.append({"model": owner, "prompt": item.prompt, "difficulty": difficulty_to_json(item.difficulty),
+                         "label": item.label, "answers": list(item.answers), "kept": item.dropped_by is None,
+                         "dropped_by": item.dropped_by, "correct": ok})
+    rows = with_noise(run, r, rows)
+    for row in rows:
+        labelled, correct = labelled + 1, correct + row["correct"]
+        if row["kept"]:
+            kept, kept_correct = kept + 1, kept_correct + row["correct"]
+    write(folder / "labels.jsonl", "\n".join(json.dumps(row) for row in rows) + "\n")
     stats = {"round": r, "difficulties": [difficulty_to_json(d) for d in difficulties], "labelled": labelled,
              "kept": kept, "label_accuracy": correct / max(labelled, 1), "kept_accuracy": kept_correct / max(kept, 1),
              "filters": filter_stats[0] if owners == 1 else [s for owner in filter_stats for s in owner]}
     write(stats_path, json.dumps(stats, indent=1))
     return stats
+
+
+def with_noise(run: Run, r: int, rows: list[dict]) -> list[dict]:
+    """The rows with rounds.noise / rounds.random_labels injected into their kept labels
+    (``noise.py``); corrupted rows are re-scored by ground truth, for the logs only."""
+    rc = run.cfg.rounds
+    specs = [noise_from_config(rc.noise), noise_from_config(rc.random_labels, random_labels=True)]
+    rows = inject(rows, specs, run.cfg.seed, r)
+    for row in rows:
+        if "noise" in row:
+            row["correct"] = run.task.verify(run.task.parse(row["prompt"]), row["label"]).ok
+    return rows
 
 
 def write_metrics(run: Run, record: dict, summary: dict) -> None:

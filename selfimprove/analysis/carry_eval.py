@@ -1,0 +1,57 @@
+"""``selfimprove analyze carries``: a round model's accuracy by maximum carry-chain length (paper
+Fig 30, ``carries.carry_problems``) and the chain lengths of every round's training data (Fig 29:
+D0 as round 0 drew it, then each round's kept self-labels). Addition tasks only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selfimprove.analysis import common, figures
+from selfimprove.carries import carry_problems, histogram
+from selfimprove.config import ConfigError
+
+ADDITION = ("reverse_addition", "forward_addition")
+
+
+def training_histograms(run_dir: Path, cfg, task) -> dict[str, dict[str, int]]:
+    from selfimprove.rounds import initial_problems
+
+    out = {"0": histogram(initial_problems(task, cfg.round0, cfg.seed))}  # model 0's D0
+    for r in common.labelled_rounds(run_dir):
+        kept = [task.parse(x["prompt"]) for x in common.labels(run_dir, r) if x["kept"] and x["model"] == 0]
+        out[str(r)] = histogram(kept)
+    return {r: {str(k): c for k, c in h.items()} for r, h in out.items()}
+
+
+def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dict[str, float]:
+    """Exact-match accuracy of round r's model 0 per chain length 0..digits (n problems each)."""
+    from selfimprove.evaluate import answer
+    from selfimprove.predict import load_round_model
+
+    _, tok, net, precision = load_round_model(run_dir, r, 0)
+    sets = carry_problems(digits, range(digits + 1), n, cfg.seed)
+    flat = [p for problems in sets.values() for p in problems]
+    answers = answer(net, task, tok, flat, cfg.eval.batch_size, precision)
+    out, offset = {}, 0
+    for length, problems in sets.items():
+        right = sum(task.verify(p, a).ok for p, a in zip(problems, answers[offset:offset + n]))
+        out[str(length)], offset = right / n, offset + n
+    return out
+
+
+def analyze_carries(run_dir: Path, digits: int | None = None, n: int = 500, round_: int | None = None) -> Path:
+    """carries.json / carries.png; ``digits`` defaults to one beyond the round's trained maximum."""
+    cfg = common.run_config(run_dir)
+    task = common.run_task(cfg)
+    if task.name not in ADDITION:
+        raise ConfigError(f"carry chains exist for {', '.join(ADDITION)} only, not {task.name!r}")
+    r = common.pick_round(run_dir, round_, common.finished(run_dir), "finished checkpoint")
+    if digits is None:
+        trained = (common.eval_record(run_dir, r) or {}).get("trained") or [cfg.round0.high]
+        digits = max(trained) + 1
+    if digits < 1 or n < 1:
+        raise ConfigError(f"--digits and --n must be >= 1, got {digits} and {n}")
+    record = {"task": task.name, "round": r, "digits": digits, "n": n,
+              "accuracy": carry_accuracy(run_dir, cfg, task, r, digits, n),
+              "training": training_histograms(run_dir, cfg, task)}
+    return common.save(run_dir, "carries", record, figures.carries_png(record))

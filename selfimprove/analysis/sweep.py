@@ -1,0 +1,106 @@
+"""Sweeps: one config, a list of override sets, one command (paper B.6.3 Fig 27, B.6.2 Fig 25,
+B.7 Fig 28). Each point is an ordinary run directory ``<out>/<point name>``, so a rerun of the
+same command resumes every point where it stopped and skips the finished ones::
+
+    name: size_sweep
+    config: configs/cpu/addition.yaml
+    overrides: [threads=1]                 # for every point
+    points:
+      - {name: seed0, overrides: [seed=0, rounds.count=0]}
+      - {name: seed0_n500, overrides: [seed=0, rounds.problems=500], base: seed0}
+
+``base`` (optional) names an earlier point whose finished round 0 this one starts from
+(``selfimprove run --base``), so points differing only after round 0 share a base model.
+``summarise_sweep`` writes ``<out>/analysis/sweep.json`` + ``.png``: per point and round the
+longest difficulty at >= 99%, and with ``at`` the accuracy at that difficulty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from selfimprove.analysis import common, figures
+from selfimprove.config import ConfigError, RunConfig, load_config
+from selfimprove.io import atomic_write_text, read_yaml
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    cfg: RunConfig
+    overrides: tuple[str, ...]
+    base: str | None = None
+
+
+def load_sweep(path: Path) -> tuple[str, list[Point]]:
+    """The sweep file, every point's config loaded and validated before anything runs."""
+    if not path.is_file():
+        raise ConfigError(f"sweep file {path} does not exist")
+    spec = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(spec, dict) or set(spec) - {"name", "config", "overrides", "points"}:
+        raise ConfigError(f"sweep file {path} must be a mapping with keys name, config, overrides, points")
+    if "config" not in spec or not isinstance(spec.get("points"), list) or not spec["points"]:
+        raise ConfigError(f"sweep file {path} needs 'config' (a YAML config) and a non-empty list 'points'")
+    config = Path(spec["config"])
+    common_overrides = [str(x) for x in spec.get("overrides") or []]
+    points: list[Point] = []
+    for i, raw in enumerate(spec["points"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or set(raw) - {"name", "overrides", "base"}:
+            raise ConfigError(f"{path}: points[{i}] must be a mapping {{name, overrides: [key=value, ...], base?}}")
+        name, base = raw["name"], raw.get("base")
+        if "/" in name or name in {p.name for p in points} or name in ("", ".", "..", "analysis"):
+            raise ConfigError(f"{path}: points[{i}] name {name!r} is repeated, reserved (analysis) or not a plain folder name")
+        if base is not None and base not in {p.name for p in points}:
+            raise ConfigError(f"{path}: points[{i}] base {base!r} must name an earlier point")
+        overrides = tuple(common_overrides + [str(x) for x in raw.get("overrides") or []])
+        points.append(Point(name, load_config(config, list(overrides) + [f"name={name}"]), overrides, base))
+    return str(spec.get("name") or path.stem), points
+
+
+def run_sweep(path: Path, out: Path | None = None, log=print, at=None) -> Path:
+    """Run (or resume) every point in order, then write the summary; returns the sweep folder."""
+    from selfimprove.report import write_report
+    from selfimprove.rounds import run_rounds
+
+    name, points = load_sweep(path)
+    out = out or Path("runs") / name
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "sweep.yaml", path.read_text())
+    for point in points:
+        log(f"sweep {name}: point {point.name} ({' '.join(point.overrides) or 'no overrides'})")
+        run_rounds(point.cfg, out / point.name, log=log, base=out / point.base if point.base else None)
+        write_report(out / point.name)
+    return summarise_sweep(out, at=at)
+
+
+def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
+    """sweep.json / sweep.png over the points of ``out`` (the order of its sweep.yaml when present)."""
+    from selfimprove.report import longest_at
+    from selfimprove.rundir import load_run
+
+    spec = read_yaml(out / "sweep.yaml") if (out / "sweep.yaml").exists() else {}
+    declared = {p["name"]: p for p in spec.get("points", []) if isinstance(p, dict) and "name" in p}
+    folders = [out / n for n in declared] if declared else sorted(p.parent for p in out.glob("*/config.yaml"))
+    shared = [str(x) for x in spec.get("overrides") or []]
+    points = []
+    for folder in folders:
+        if not (folder / "config.yaml").exists():
+            continue  # not started yet
+        run = load_run(folder)
+        last = run.evaluated[-1] if run.evaluated else None
+        points.append({
+            "name": folder.name,
+            "overrides": shared + [str(x) for x in declared.get(folder.name, {}).get("overrides") or []],
+            "rounds": [r.index for r in run.evaluated],
+            "longest_at_99": {str(r.index): longest_at(r.cells) for r in run.evaluated},
+            "accuracy_at": {str(r.index): r.cells.get(at) for r in run.evaluated} if at is not None else None,
+            "final": None if last is None else {"round": last.index, "longest_at_99": longest_at(last.cells),
+                                                "label_accuracy": last.label_accuracy, "kept_accuracy": last.kept_accuracy},
+        })
+    if not points:
+        raise ConfigError(f"{out} holds no sweep point yet (no */config.yaml); run `selfimprove sweep SWEEP.yaml` first")
+    record = {"name": name or spec.get("name") or out.name, "at": at, "points": points}
+    return common.save(out, "sweep", record, figures.sweep_png(record))

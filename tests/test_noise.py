@@ -1,0 +1,123 @@
+"""Label noise: each kind does what its name says, an injected rate is recovered, only kept labels
+of the chosen rounds change, and the config keys are validated at the edge."""
+
+import random
+from types import SimpleNamespace
+
+import pytest
+
+from selfimprove.config import ConfigError, load_config
+from selfimprove.noise import (
+    CORRUPT,
+    NoiseSpec,
+    drop_digits,
+    inject,
+    noise_from_config,
+    perturb,
+    uniform,
+)
+from selfimprove.rounds import with_noise
+from selfimprove.tasks import get_task
+
+
+def rows(n: int, kept: bool = True) -> list[dict]:
+    return [{"prompt": f"p{i}", "label": "1234567", "kept": kept, "correct": True} for i in range(n)]
+
+
+def test_perturb_moves_each_of_the_last_three_digits_by_one():
+    rng = random.Random(0)
+    for _ in range(200):
+        out = perturb("1234567", rng)
+        assert out[:4] == "1234"
+        assert all((int(a) - int(b)) % 10 in (1, 9) for a, b in zip(out[4:], "567"))
+
+
+def test_drop_digits_removes_one_to_three_of_the_last_three():
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(300):
+        out = drop_digits("1234567", rng)
+        seen.add(len(out))
+        assert out.startswith("1234") and 4 <= len(out) <= 6
+    assert seen == {4, 5, 6}
+
+
+def test_uniform_keeps_length_and_non_digit_characters():
+    rng = random.Random(0)
+    cot = "17442+067801(132331)=13976630"
+    outs = [uniform(cot, rng) for _ in range(50)]
+    assert all(len(o) == len(cot) and [c for c in o if not c.isdigit()] == list("+()=") for o in outs)
+    assert len(set(outs)) == 50  # random, not a fixed rewrite
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPT))
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_an_injected_rate_is_recovered_from_the_marks(kind, p):
+    out = inject(rows(4000), [NoiseSpec(kind, p)], seed=3, round_=2)
+    marked = [x for x in out if "noise" in x]
+    assert abs(len(marked) / 4000 - p) < 0.03
+    assert all(x["noise"] == kind and x["clean_label"] == "1234567" for x in marked)
+    assert all(x["prompt"] == f"p{i}" for i, x in enumerate(out))  # prompts are never touched
+    if kind != "uniform" and kind != "random":  # structured kinds always change the label
+        assert all(x["label"] != "1234567" for x in marked)
+
+
+def test_only_kept_rows_of_the_chosen_rounds_change():
+    spec = NoiseSpec("perturb", 1.0, (2,))
+    assert not any("noise" in x for x in inject(rows(50), [spec], 0, 3))
+    assert not any("noise" in x for x in inject(rows(50, kept=False), [spec], 0, 2))
+    assert all("noise" in x for x in inject(rows(50), [spec], 0, 2))
+
+
+def test_a_row_is_corrupted_once_and_the_draws_repeat():
+    specs = [NoiseSpec("perturb", 0.5), NoiseSpec("random", 0.5)]
+    a, b = inject(rows(500), specs, 1, 1), inject(rows(500), specs, 1, 1)
+    assert a == b
+    share = sum("noise" in x for x in a) / 500
+    assert abs(share - 0.75) < 0.06  # 1 - (1 - 0.5)^2: the second spec skips corrupted rows
+
+
+def test_with_noise_rescores_corrupted_rows_by_ground_truth():
+    task = get_task("reverse_addition")
+    rng = random.Random(0)
+    problems = [task.sample(5, rng) for _ in range(400)]
+    good = [{"model": 0, "prompt": task.prompt(p), "label": task.solve(p), "kept": True, "correct": True} for p in problems]
+    cfg = SimpleNamespace(seed=0, rounds=SimpleNamespace(noise={"kind": "perturb", "p": 0.25, "at": [1]}, random_labels=None))
+    out = with_noise(SimpleNamespace(cfg=cfg, task=task), 1, good)
+    wrong = [x for x in out if not x["correct"]]
+    assert wrong == [x for x in out if "noise" in x]
+    assert abs(len(wrong) / 400 - 0.25) < 0.06
+
+
+@pytest.mark.parametrize("override, words", [
+    ("rounds.noise={kind: shuffle, p: 0.1}", "kind must be one of"),
+    ("rounds.noise={kind: perturb, p: 1.5}", "p must be"),
+    ("rounds.noise={kind: perturb, p: 0.1, at: [0]}", "at must be"),
+    ("rounds.random_labels={p: 0.1, kind: perturb}", "unknown key"),
+    ("rounds.noise=[1, 2]", "rounds.noise"),
+])
+def test_bad_noise_config_names_the_key(override, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config("configs/smoke.yaml", [override])
+
+
+def test_good_noise_config_loads():
+    cfg = load_config("configs/smoke.yaml", ["rounds.noise={kind: drop_perturb, p: 0.2, at: [1, 2]}",
+                                             "rounds.random_labels={p: 1}"])
+    assert noise_from_config(cfg.rounds.noise) == NoiseSpec("drop_perturb", 0.2, (1, 2))
+    assert noise_from_config(cfg.rounds.random_labels, random_labels=True) == NoiseSpec("random", 1.0, ())
+
+
+def test_a_run_made_before_the_noise_keys_existed_still_resumes(tmp_path):
+    import yaml
+
+    from selfimprove.config import to_plain
+    from selfimprove.rounds import prepare_run_dir
+
+    cfg = load_config("configs/smoke.yaml")
+    old = to_plain(cfg)
+    del old["rounds"]["noise"], old["rounds"]["random_labels"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    prepare_run_dir(cfg, tmp_path)  # same run: accepted
+    with pytest.raises(ConfigError, match="different config"):
+        prepare_run_dir(load_config("configs/smoke.yaml", ["rounds.noise={kind: perturb, p: 0.1}"]), tmp_path)
