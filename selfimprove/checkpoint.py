@@ -53,14 +53,16 @@ def _recover(target: Path) -> None:
 
 def _paths(folder: Path, prefix: str) -> tuple[Path, Path, Path]:
     target = checkpoint_dir(folder, prefix)
+    if not target.exists() and (Path(folder) / f"{prefix}state.json").exists():
+        target = Path(folder)  # a run written before checkpoints were folders: files beside the round's
+        return target / f"{prefix}model.safetensors", target / f"{prefix}optimizer.safetensors", target / f"{prefix}state.json"
     return target / "model.safetensors", target / "optimizer.safetensors", target / "state.json"
 
 
 def has_checkpoint(folder: Path, prefix: str = "") -> bool:
     """A complete checkpoint of model ``prefix`` is in ``folder`` (after recovering a torn swap)."""
-    target = checkpoint_dir(folder, prefix)
-    _recover(target)
-    return (target / "state.json").exists()
+    _recover(checkpoint_dir(folder, prefix))
+    return _paths(folder, prefix)[2].exists()
 
 
 def save_checkpoint(

@@ -298,3 +298,19 @@ def test_every_batch_holds_exactly_the_newest_rounds_share():
             assert newest == [32] * 8  # half of every single batch
         else:  # length-bucketed: exact over each pool of 4 batches, not within each batch
             assert sum(newest[:4]) == sum(newest[4:]) == 128
+
+
+def test_a_checkpoint_of_the_old_flat_layout_still_loads(tmp_path):
+    """Runs written before checkpoints were folders kept <prefix>model.safetensors etc. in the round folder."""
+    from selfimprove.checkpoint import has_checkpoint
+
+    _, tok, _ = copy_sets(10)
+    model = small_model(tok)
+    save_checkpoint(tmp_path, model, None, {"step": 7}, prefix="m1_")
+    for path in (tmp_path / "m1_checkpoint").iterdir():
+        path.rename(tmp_path / f"m1_{path.name}")
+    (tmp_path / "m1_checkpoint").rmdir()
+    reader = small_model(tok, seed=3)
+    assert has_checkpoint(tmp_path, "m1_") and load_checkpoint(tmp_path, reader, prefix="m1_")["step"] == 7
+    for (n, a), (_, b) in zip(reader.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), n
