@@ -282,12 +282,8 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
         seen.append(torch.cat([p.detach().flatten() for p in models[0].parameters()]).clone())
         return lambda difficulty: 0.0
 
-    def spy_eval(model, *args, **kwargs):
-        seen.append(torch.cat([p.detach().flatten() for p in model.parameters()]).clone())
-        return [{"accuracy": 0.0}]
-
     monkeypatch.setattr(rounds, "agreement_probe", spy)
-    monkeypatch.setattr(rounds, "evaluate", spy_eval)
+    monkeypatch.setattr(rounds, "accuracy_probe", spy)
     cfg = load_config(SMOKE, ["rounds.count=1", f"rounds.schedule={{kind: {kind}}}"])
     run = rounds.Run(cfg, tmp_path, torch.device("cpu"), log=lambda line: None)
     rounds.fork_base(cfg, tmp_path, smoke_run)
