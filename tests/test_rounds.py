@@ -365,3 +365,21 @@ def test_problems_per_difficulty_labels_that_many_at_each(tmp_path):
     run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
     labels = [json.loads(line) for line in (tmp_path / "round_001" / "labels.jsonl").read_text().splitlines()]
     assert sorted(x["difficulty"] for x in labels) == [4] * 12 + [5] * 12
+
+
+def test_a_run_directory_from_before_a_new_key_still_resumes(smoke_run, tmp_path):
+    """config.yaml written before eval.trained (etc.) existed is the same experiment at the defaults."""
+    import shutil
+
+    import yaml
+
+    from selfimprove.rounds import prepare_run_dir
+
+    old = tmp_path / "old"
+    shutil.copytree(smoke_run, old)
+    stored = yaml.safe_load((old / "config.yaml").read_text())
+    del stored["eval"]["trained"], stored["rounds"]["mixture"], stored["scale"]
+    (old / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    prepare_run_dir(load_config(SMOKE), old)  # accepted
+    with pytest.raises(Exception, match="different config"):
+        prepare_run_dir(load_config(SMOKE, ["rounds.mixture=uniform"]), old)
