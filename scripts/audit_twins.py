@@ -24,8 +24,14 @@ from selfimprove.config import ConfigError, load_config
 from selfimprove.consistency import SHIFTABLE, twins
 from selfimprove.evaluate import answer
 from selfimprove.io import read_jsonl
-from selfimprove.rounds import Run, build_models, load_previous_round, resolve_device, use_threads
-from selfimprove.train import resolve_precision
+from selfimprove.rounds import (
+    Run,
+    build_models,
+    inference_precision,
+    load_previous_round,
+    resolve_device,
+    use_threads,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = [task.parse(r["prompt"]) for r in rows]
     rng = random.Random(f"audit/{cfg.seed}/{args.round}")
     shifted = [twins(task, p, rng, shifts=k)[-k:] for p in problems]
-    precision = resolve_precision(cfg.rounds.train.precision, run.device)
+    precision = inference_precision(cfg, run.device)
     replies = answer(run.models[0], task, run.tok, [task.parse(t.prompt) for ts in shifted for t in ts],
                      cfg.rounds.label_batch_size, precision, progress="shifted twins")
     agree = [[t.agrees(r["label"], replies[i * k + j]) for j, t in enumerate(ts)]

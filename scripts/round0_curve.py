@@ -21,9 +21,9 @@ from pathlib import Path
 from selfimprove.config import ConfigError, load_config
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
-from selfimprove.rounds import Run, build_models, resolve_device, use_threads
+from selfimprove.rounds import Run, build_models, inference_precision, resolve_device, use_threads
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
-from selfimprove.train import resolve_precision, train_steps
+from selfimprove.train import train_steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     build_models(run)
     model, optimizer = run.models[0], run.optimizers[0]
     tcfg = dataclasses.replace(cfg.round0.train, checkpoint_every=args.every)
-    plan = BatchPlan(run.model_seed(0), 0, tcfg.batch_size, cfg.rounds.newest_fraction, tcfg.bucket)
-    # A run evaluates every round, round 0 included, at the rounds' precision.
-    precision = resolve_precision(cfg.rounds.train.precision, run.device)
+    plan = BatchPlan(run.order_seed(0), 0, tcfg.batch_size, cfg.rounds.newest_fraction, tcfg.bucket)
+    # A run evaluates every round, round 0 included, at its inference precision.
+    precision = inference_precision(cfg, run.device)
     cells, started = grid(cfg.eval.low, cfg.eval.high), time.monotonic()
 
     def report(step: int) -> None:

@@ -50,6 +50,9 @@ class Round0Section:
     low: Difficulty = 1  # easiest difficulty of the oracle-labelled data D0
     high: Difficulty = 16  # hardest difficulty of D0 (the paper's d0)
     examples: int = 200_000  # size of D0
+    # D0's weight among the older sets under rounds.mixture = levels; None = its number of
+    # difficulty cells (25 for 1..5 x 1..5). The authors' code counts 5 there and 1 for maze hops.
+    levels: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -57,11 +60,20 @@ class Round0Section:
 class RoundsSection:
     count: int = 10  # self-improvement rounds after round 0
     problems: int = 10_000  # fresh problems labelled per round (per model)
+    problems_per: str = "round"  # round: `problems` spread over the round's difficulties; difficulty: `problems` at each
     schedule: dict = field(default_factory=lambda: {"kind": "increment"})  # see schedules.py
     filters: list = field(default_factory=list)  # applied in order; see filters.py
     models: int = 1  # k models (majority voting needs k > 1)
-    voting: str = "independent"  # independent | shared_data | shared_init | more_data (paper B.2.4)
+    # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4). shared_init:
+    # one initialisation and one D0, each model its own batch order; shared_d0: one D0, each
+    # model its own initialisation and order (Fig. 15).
+    voting: str = "independent"
     newest_fraction: float = 0.5  # share of each batch from the newest round
+    # How the older sets share the rest of a batch: levels = in proportion to their difficulty
+    # levels (the authors' code); uniform = one equal share each (paper §3's text); size = in
+    # proportion to their sizes (uniform over the older examples pooled).
+    mixture: str = "levels"
+    keep_round0: bool = True  # rounds >= 1 train on D0 too; False: on D1..Dr only (paper C.3.2, copy/reverse)
     probe_problems: int = 256  # problems per difficulty probed by accelerated schedules
     label_batch_size: int = 256
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
@@ -76,6 +88,8 @@ class EvalSection:
     ahead: int = 0  # also evaluate this many difficulties beyond the trained maximum (1-D)
     n: int = 200  # problems per difficulty cell
     batch_size: int = 256
+    trained: bool = False  # 1-D: also evaluate every trained difficulty (the ahead window sits above them)
+    precision: str | None = None  # labelling, probes and evaluation: auto | bf16 | fp32; None = rounds.train.precision
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,9 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU intra-op threads; 0 = torch's default (all cores)
+    # full, or tiny: shrink model, data, steps, rounds (2) and evaluation to seconds while keeping
+    # every code path (votes, filters, grids, probes); see selfimprove/scale.py.
+    scale: str = "full"
     task: TaskSection = field(default_factory=TaskSection)
     model: ModelSection = field(default_factory=ModelSection)
     round0: Round0Section = field(default_factory=Round0Section)
@@ -95,7 +112,11 @@ class RunConfig:
         return to_plain(self)
 
 
-VOTING = ("independent", "shared_data", "shared_init", "more_data")
+VOTING = ("independent", "shared_data", "shared_init", "shared_d0", "more_data")
+CHOICES = {  # keys with a fixed set of values
+    "scale": ("full", "tiny"), "rounds.voting": VOTING, "rounds.problems_per": ("round", "difficulty"),
+    "rounds.mixture": ("levels", "uniform", "size"), "eval.precision": (None, "auto", "bf16", "fp32"),
+}
 
 
 def to_plain(value: Any) -> Any:
@@ -177,7 +198,9 @@ def apply_override(data: dict, assignment: str) -> None:
 
 
 def config_from_dict(data: dict) -> RunConfig:
-    cfg = _build(RunConfig, data)
+    from selfimprove.scale import apply_scale
+
+    cfg = apply_scale(_build(RunConfig, data))
     validate(cfg)
     return cfg
 
@@ -234,8 +257,12 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key} must be >= {least}, got {_get(cfg, key)}")
     if not DEVICE.fullmatch(cfg.device):
         raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {cfg.device!r}")
-    if cfg.rounds.voting not in VOTING:
-        raise ConfigError(f"rounds.voting must be one of {', '.join(VOTING)}, got {cfg.rounds.voting!r}")
+    for key, allowed in CHOICES.items():
+        if _get(cfg, key) not in allowed:
+            names = ", ".join(str(a).replace("None", "null") for a in allowed)
+            raise ConfigError(f"{key} must be one of {names}, got {_get(cfg, key)!r}")
+    if cfg.round0.levels is not None and cfg.round0.levels < 1:
+        raise ConfigError(f"round0.levels must be >= 1 or null, got {cfg.round0.levels}")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
     try:
@@ -244,6 +271,14 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"rounds.schedule: {err}") from None
     if getattr(schedule, "axis", 0) >= len(task.axes):
         raise ConfigError(f"rounds.schedule.axis {schedule.axis} is out of range: task {task.name!r} has axes {task.axes}")
+    listed = getattr(schedule, "rounds", None)
+    if listed is not None and len(listed) < cfg.rounds.count:
+        raise ConfigError(f"rounds.schedule: listed has {len(listed)} rounds but rounds.count = {cfg.rounds.count}")
+    for d in (d for row in listed or () for d in row):
+        try:
+            task.check_difficulty(d)
+        except TaskError as err:
+            raise ConfigError(f"rounds.schedule: listed difficulty {d!r}: {err}") from None
     if cfg.rounds.schedule.get("kind") in ("multiplication_grid", "accelerated_grid") and len(task.axes) != 2:
         raise ConfigError(f"rounds.schedule: {cfg.rounds.schedule['kind']} needs a two-axis task, {task.name!r} has {task.axes}")
     for i, spec_config in enumerate(cfg.rounds.filters):

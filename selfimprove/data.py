@@ -50,15 +50,24 @@ def build_token_set(tokenizer, pairs: Sequence[tuple[str, str]], levels: int) ->
     return TokenSet(tokens, lengths, prompt_lengths, max(1, levels))
 
 
-def mixture_weights(sets: Sequence[TokenSet], newest_fraction: float = 0.5) -> np.ndarray:
-    """Probability of drawing from each set: the newest gets ``newest_fraction``, the rest is
-    shared by the older sets in proportion to their difficulty levels (uniform over levels).
+MIXTURES = ("levels", "uniform", "size")
 
-    Example: D0 with 16 levels, D1 and D2 with one each -> [16/18 * 0.5, 1/18 * 0.5, 0.5].
+
+def mixture_weights(sets: Sequence[TokenSet], newest_fraction: float = 0.5, mixture: str = "levels") -> np.ndarray:
+    """Probability of drawing from each set: the newest gets ``newest_fraction``, the rest is
+    shared by the older sets, in proportion to their difficulty levels (``levels``: uniform over
+    levels, the authors' code), equally (``uniform``: "sampled uniformly", paper §3) or in
+    proportion to their sizes (``size``: uniform over the older examples pooled).
+
+    Example: D0 with 16 levels, D1 and D2 with one each -> levels [16/18 * 0.5, 1/18 * 0.5, 0.5],
+    uniform [0.25, 0.25, 0.5].
     """
+    if mixture not in MIXTURES:
+        raise ValueError(f"mixture must be one of {MIXTURES}, got {mixture!r}")
     if len(sets) == 1:
         return np.array([1.0])
-    older = np.array([s.levels for s in sets[:-1]], dtype=np.float64)
+    share = {"levels": lambda s: s.levels, "uniform": lambda s: 1, "size": len}[mixture]
+    older = np.array([share(s) for s in sets[:-1]], dtype=np.float64)
     return np.append(older / older.sum() * (1 - newest_fraction), newest_fraction)
 
 
@@ -99,11 +108,12 @@ class BatchPlan:
     batch_size: int
     newest_fraction: float = 0.5
     bucket: int = 8
+    mixture: str = "levels"  # see mixture_weights
 
     def batch(self, sets: Sequence[TokenSet], step: int, pad_id: int):
         group, slot = divmod(step, self.bucket)
         rng = np.random.default_rng([self.seed, self.round, group])
-        weights = mixture_weights(sets, self.newest_fraction)
+        weights = mixture_weights(sets, self.newest_fraction, self.mixture)
         picks = draw_examples(sets, weights, self.batch_size * self.bucket, rng)
         picks.sort(key=lambda kr: int(sets[kr[0]].lengths[kr[1]]))
         batches = [picks[i * self.batch_size : (i + 1) * self.batch_size] for i in range(self.bucket)]

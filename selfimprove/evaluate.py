@@ -2,7 +2,12 @@
 
 Evaluation problems come from their own seed stream (``eval/<seed>/<difficulty>``), disjoint from
 round-0 data and from the problems the model labels, and are the same in every round so rounds
-are compared on identical problems.
+are compared on identical problems. Tasks with verifier checks (mazes) also record, per cell,
+the fraction of answers passing each check (format, move and end validity: paper Figs. 38-39).
+
+The paper's accelerated schedule probes with evaluation accuracy; ``accuracy_probe`` draws its
+problems from a stream of its own per round, so the schedule never chooses on the very problems
+the evaluation then reports.
 """
 
 from __future__ import annotations
@@ -54,14 +59,34 @@ def evaluate(
     batch_size: int = 256,
     precision: str = "fp32",
     progress: str | None = None,
+    stream: str = "eval",
 ) -> list[dict]:
-    """``[{"difficulty": d, "n": n, "accuracy": a}, ...]`` for each cell, exact match."""
-    problems = {d: eval_problems(task, d, n, seed) for d in cells}
+    """``[{"difficulty": d, "n": n, "accuracy": a}, ...]`` for each cell, exact match; with
+    ``"checks": {"format": f, "moves": m, "end": e, "repeat": r}`` (pass rates) for maze cells."""
+    problems = {d: eval_problems(task, d, n, seed, stream) for d in cells}
     flat = [p for d in cells for p in problems[d]]
     answers = answer(model, task, tok, flat, batch_size, precision, progress)
+    check = getattr(task, "checks", None)
     results, offset = [], 0
     for d in cells:
-        correct = sum(task.verify(p, a).ok for p, a in zip(problems[d], answers[offset : offset + n]))
-        results.append({"difficulty": difficulty_to_json(d), "n": n, "accuracy": correct / n})
+        pairs = list(zip(problems[d], answers[offset : offset + n]))
+        cell = {"difficulty": difficulty_to_json(d), "n": n, "accuracy": sum(task.verify(p, a).ok for p, a in pairs) / n}
+        if check is not None:
+            passed = [check(p, a) for p, a in pairs]
+            cell["checks"] = {name: sum(c[name] for c in passed) / n for name in passed[0]}
+        results.append(cell)
         offset += n
     return results
+
+
+def accuracy_probe(models: Sequence, task: Task, tok: Tokenizer, n: int, seed: int, round_: int, batch_size: int,
+                   precision: str):
+    """``probe(d)`` = the models' mean exact-match accuracy at ``d`` on ``n`` problems of the
+    stream ``accuracy-probe/<round>`` (ground truth: the paper's accelerated schedule)."""
+
+    def probe(difficulty: Difficulty) -> float:
+        runs = [evaluate(m, task, tok, [difficulty], n, seed, batch_size, precision, stream=f"accuracy-probe/{round_}")
+                for m in models]
+        return sum(r[0]["accuracy"] for r in runs) / len(runs)
+
+    return probe

@@ -38,7 +38,7 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
         raise CheckpointError(f"the run has {k} model(s); --model must be below {k}")
     net = Transformer(ModelConfig(vocab_size=len(tok), **to_plain(cfg.model)))
     load_checkpoint(run_dir / f"round_{round_:03d}", net, prefix="" if k == 1 else f"m{model}_")
-    return task, tok, net, resolve_precision(cfg.rounds.train.precision, torch.device("cpu"))
+    return task, tok, net, resolve_precision(cfg.eval.precision or cfg.rounds.train.precision, torch.device("cpu"))
 
 
 def answer_prompts(task, tok, net, precision: str, prompts: list[str]) -> list[str]:

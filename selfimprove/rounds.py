@@ -28,7 +28,7 @@ from selfimprove import distributed
 from selfimprove.checkpoint import has_checkpoint, load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
-from selfimprove.evaluate import evaluate, grid
+from selfimprove.evaluate import accuracy_probe, evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml, run_dir_lock
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
@@ -66,9 +66,17 @@ class Run:
     def k(self) -> int:
         return 1 if self.cfg.rounds.voting == "more_data" else self.cfg.rounds.models
 
-    def model_seed(self, m: int) -> int:
-        """Init, D0 and round-0 batches of model m; equal for all models with shared_init."""
-        return self.cfg.seed if self.cfg.rounds.voting == "shared_init" else self.cfg.seed + 1000 * m
+    def init_seed(self, m: int) -> int:
+        """Model m's initial weights; one for all models with voting shared_init."""
+        return self.cfg.seed if self.cfg.rounds.voting == "shared_init" else self.order_seed(m)
+
+    def d0_seed(self, m: int) -> int:
+        """Model m's D0; one for all models with voting shared_init or shared_d0."""
+        return self.cfg.seed if self.cfg.rounds.voting in ("shared_init", "shared_d0") else self.order_seed(m)
+
+    def order_seed(self, m: int) -> int:
+        """Model m's batch order in every round: models always differ here (B.2.4, Fig. 15)."""
+        return self.cfg.seed + 1000 * m
 
     def prefix(self, m: int) -> str:
         return "" if self.k == 1 else f"m{m}_"
@@ -90,6 +98,15 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for but CUDA is not available; use device=cpu")
     return torch.device(name)
+
+
+def stored_config(path: Path) -> dict:
+    """A run's config.yaml as plain YAML data, with keys added since it was written at their
+    defaults (which keep the old behaviour); as written when it no longer loads."""
+    try:
+        return yaml.safe_load(yaml.safe_dump(to_plain(config_from_dict(read_yaml(path))), sort_keys=False))
+    except ConfigError:
+        return read_yaml(path)
 
 
 # Keys a resume may change: how fast (threads, device), how far (rounds.count extends a finished
@@ -124,7 +141,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     path = out / "config.yaml"
     if distributed.exists(path):
         # With defaults filled in, so a run made before a key existed still resumes.
-        theirs, ours = to_plain(config_from_dict(read_yaml(path))), yaml.safe_load(text)
+        theirs, ours = stored_config(path), yaml.safe_load(text)
         if _without_resumable(theirs) != _without_resumable(ours):
             diff = _first_difference(_without_resumable(theirs), _without_resumable(ours))
             raise ConfigError(f"{out} holds a run with a different config (first difference: {diff}); "
@@ -150,7 +167,7 @@ def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
     source = base / "round_000"
     if not (source / "DONE").exists() or not (base / "config.yaml").exists():
         raise ConfigError(f"--base {base}: no finished round 0 there")
-    theirs, ours = read_yaml(base / "config.yaml"), to_plain(cfg)
+    theirs, ours = stored_config(base / "config.yaml"), yaml.safe_load(yaml.safe_dump(to_plain(cfg), sort_keys=False))
     for key in ROUND0_KEYS:
         if theirs.get(key) != ours[key]:
             raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")
@@ -173,8 +190,9 @@ def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
 def initial_set(run: Run, m: int) -> TokenSet:
     """D0 of model m: oracle-labelled problems in [low, high] (the only training use of solve)."""
     r0 = run.cfg.round0
-    problems = initial_problems(run.task, r0, run.model_seed(m))
-    return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], len(grid(r0.low, r0.high)))
+    problems = initial_problems(run.task, r0, run.d0_seed(m))
+    levels = r0.levels or len(grid(r0.low, r0.high))  # its weight under rounds.mixture = levels
+    return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], levels)
 
 
 def initial_problems(task, r0, model_seed: int) -> list:
@@ -195,7 +213,7 @@ def kept_set(run: Run, rows: list[dict], owner: int) -> TokenSet | None:
 def build_models(run: Run) -> None:
     vocab = len(run.tok)
     for m in range(run.k):
-        torch.manual_seed(run.model_seed(m))
+        torch.manual_seed(run.init_seed(m))
         model = Transformer(ModelConfig(vocab_size=vocab, **to_plain(run.cfg.model))).to(run.device)
         run.models.append(model)
         run.optimizers.append(make_optimizer(model, run.cfg.round0.train))
@@ -216,9 +234,9 @@ def train_round(run: Run, r: int) -> None:
         for group in opt.param_groups:  # the optimizer continues, with this phase's settings
             group.update(betas=(tcfg.beta1, tcfg.beta2), eps=tcfg.eps)
             group["weight_decay"] = tcfg.weight_decay if group["weight_decay"] > 0 or group is opt.param_groups[0] else 0.0
-        sets = [s for s in run.sets[m] if s is not None]
-        plan = BatchPlan(run.model_seed(m) if r == 0 else run.cfg.seed + 1000 * m, r, tcfg.batch_size,
-                         run.cfg.rounds.newest_fraction, tcfg.bucket)
+        sets = training_sets(run.sets[m], r, run.cfg.rounds.keep_round0)
+        plan = BatchPlan(run.order_seed(m), r, tcfg.batch_size, run.cfg.rounds.newest_fraction, tcfg.bucket,
+                         run.cfg.rounds.mixture)
 
         def checkpoint(step: int, m=m, model=model, opt=opt) -> None:
             if distributed.is_main():
@@ -232,11 +250,21 @@ def train_round(run: Run, r: int) -> None:
             checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk
 
 
+def training_sets(sets: list, r: int, keep_round0: bool) -> list:
+    """The sets round r trains on: D0 .. Dr, without D0 after round 0 unless ``keep_round0``, and
+    without rounds whose labels were all filtered out (None). D0 stays when nothing else is left."""
+    rounds = [s for s in sets[1 : r + 1] if s is not None]
+    return sets[:1] + rounds if keep_round0 or not rounds else rounds
+
+
 def eval_cells(run: Run, trained: list) -> list:
+    """The evaluation grid; for 1-D tasks also the ``ahead`` window above the trained maximum and,
+    with ``eval.trained``, every trained difficulty (so "longest at >= 99%" sees them all)."""
     cells = grid(run.cfg.eval.low, run.cfg.eval.high)
-    if run.cfg.eval.ahead and all(isinstance(d, int) for d in trained):
+    if all(isinstance(d, int) for d in trained):
         top = max(trained)
-        cells = sorted(set(cells) | set(range(top + 1, top + 1 + run.cfg.eval.ahead)))
+        extra = set(range(top + 1, top + 1 + run.cfg.eval.ahead)) | (set(trained) if run.cfg.eval.trained else set())
+        cells = sorted(set(cells) | extra) if extra else cells
     return cells
 
 
@@ -273,8 +301,7 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
         shifts = check.shifts if check is not None else 0
         probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision, shifts)
     else:  # the paper's accelerated schedule probes with evaluation accuracy (ground truth)
-        def probe(d):
-            return evaluate(run.models[0], run.task, run.tok, [d], n, run.cfg.seed, bs, precision)[0]["accuracy"]
+        probe = accuracy_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision)
     measured: list[dict] = []
 
     def recorded(d):
@@ -301,6 +328,8 @@ def self_label(run: Run, r: int, difficulties: list, precision: str) -> dict:
     shared = rc.voting == "shared_data"
     owners = 1 if shared else run.k
     n = rc.problems * (rc.models if rc.voting == "more_data" else 1)
+    if rc.problems_per == "difficulty":
+        n *= len(difficulties)
     problems = [fresh_problems(run.task, difficulties, n, run.cfg.seed, r, o) for o in range(owners)]
     items, filter_stats = label_round(run.models, run.task, run.tok, problems, rc.filters, shared,
                                       run.cfg.seed, r, rc.label_batch_size, precision)
@@ -347,6 +376,22 @@ def write_metrics(run: Run, record: dict, summary: dict) -> None:
     write(path, "".join(json.dumps(x) + "\n" for x in lines))
 
 
+def inference_precision(cfg: RunConfig, device: torch.device) -> str:
+    """Resolved precision of labelling, probes and evaluation: ``eval.precision``, or when unset
+    the rounds' training precision (as before that setting existed)."""
+    return resolve_precision(cfg.eval.precision or cfg.rounds.train.precision, device)
+
+
+def write_runtime(run: Run, precision: str) -> None:
+    """runtime.json: what ``auto`` resolved to on this machine (rewritten on every (re)start)."""
+    tc = run.cfg
+    write(run.out / "runtime.json", json.dumps({
+        "device": str(run.device), "torch": torch.__version__, "world_size": distributed.world_size(),
+        "precision": {"round0_train": resolve_precision(tc.round0.train.precision, run.device),
+                      "rounds_train": resolve_precision(tc.rounds.train.precision, run.device), "inference": precision},
+    }, indent=1))
+
+
 def use_threads(cfg: RunConfig) -> None:
     """Apply ``cfg.threads``; 0 keeps torch's default (every core), split between the ranks of
     this host under torchrun."""
@@ -378,7 +423,8 @@ def _rounds(cfg: RunConfig, out: Path, device: torch.device, log, base: Path | N
     if base is not None:
         fork_base(cfg, out, base)
     run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
-    precision = resolve_precision(cfg.rounds.train.precision, run.device)
+    precision = inference_precision(cfg, run.device)
+    write_runtime(run, precision)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
     for r in range(cfg.rounds.count + 1):

@@ -7,13 +7,15 @@ A schedule is a small frozen dataclass with one method::
 ``round`` is the round being planned (>= 1), ``trained`` every difficulty trained on so far (round
 0's range included), ``probe(d)`` an accuracy (or agreement rate) of the current model(s) at ``d``;
 only the accelerated schedules call it. Plans depend on ``trained`` alone, not on the round
-number, so a resumed run re-plans exactly what it planned before.
+number (``Listed``, a fixed table, reads the round number), so a resumed run re-plans exactly
+what it planned before (and ``plan.json`` stores every plan anyway).
 
     Increment()                      trained 1..16              -> [17]
     Increment(step=1, axis=0)        maze (1..9 hops, 30 nodes) -> [(10, 30)]
-    Increment(step=3, axis=1, only_last=True)   (9, 10..30)    -> [(9, 33)]
+    Increment(step=3, axis=1)        (9, 10..30)                -> [(9, 31), (9, 32), (9, 33)]
     Accelerated()                    1..16, probe >= .99 to 30  -> [17, 18, ..., 30]
     MultiplicationGrid()             all a, b <= 5              -> [(1, 6), (6, 1)], then m = 2 ...
+    Listed(rounds=[[(1, 6), (6, 1)], ...])   round 1               -> [(1, 6), (6, 1)] (a table, e.g. Fig. 20)
 
 ``schedule_from_config({"kind": "increment", "step": 1})`` builds one from a config mapping.
 """
@@ -69,12 +71,14 @@ class Increment:
     """The next ``step`` difficulties above the trained maximum along ``axis`` (paper §3).
 
     With ``only_last`` only the ``step``-th one is sampled. The paper's maze-nodes run "increases
-    the number of nodes by 3 per round" (B.3.1); we read that as sampling only the new count
-    (30 -> 33 -> 36), hence ``only_last=True`` in that preset; ``only_last=False`` would sample
-    31, 32 and 33 together.
+    the number of nodes by 3 per round" (B.3.1) and the authors' code labels every count in
+    between (31, 32 and 33), as the maze-nodes presets do; ``only_last=True`` samples only the
+    new top count (30 -> 33 -> 36).
 
     >>> Increment().plan(1, list(range(1, 17)), None)
     [17]
+    >>> Increment(step=3, axis=1).plan(1, [(9, 30)], None)
+    [(9, 31), (9, 32), (9, 33)]
     >>> Increment(step=3, axis=1, only_last=True).plan(1, [(9, 30)], None)
     [(9, 33)]
     """
@@ -301,15 +305,51 @@ class AcceleratedGrid:
         return sorted(new)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A fixed table: round r samples ``rounds[r - 1]`` (paper B.4, Fig. 20: the round in which
+    each a x b cell is first trained). No probe; a round past the table's end is a config error
+    (the loader checks ``rounds.count``). Cells already trained are sampled again if listed.
+
+    >>> Listed(rounds=[[(1, 6), (6, 1)], [(2, 6)]]).plan(2, [(1, 1)], None)
+    [(2, 6)]
+    """
+
+    rounds: tuple = ()
+
+    def __post_init__(self) -> None:
+        table = tuple(tuple(_difficulty(d) for d in row) for row in self.rounds)
+        if not table or any(not row for row in table):
+            raise ValueError("listed needs rounds: a non-empty list of difficulties for every round")
+        object.__setattr__(self, "rounds", table)  # YAML lists -> tuples (difficulties)
+
+    def plan(
+        self, round: int, trained: list[Difficulty], probe: Probe | None = None
+    ) -> list[Difficulty]:
+        _check(round, trained)
+        if round > len(self.rounds):
+            raise ValueError(f"the listed schedule has {len(self.rounds)} rounds, round {round} asked for")
+        return list(self.rounds[round - 1])
+
+
+def _difficulty(value: Any) -> Difficulty:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    raise ValueError(f"listed: {value!r} is not a difficulty (an integer or a list of integers)")
+
+
 _KINDS: dict[str, type] = {
     "increment": Increment,
     "accelerated": Accelerated,
     "label_free_accelerated": LabelFreeAccelerated,
     "multiplication_grid": MultiplicationGrid,
     "accelerated_grid": AcceleratedGrid,
+    "listed": Listed,
 }
 
-AnySchedule = Increment | Accelerated | LabelFreeAccelerated | MultiplicationGrid | AcceleratedGrid
+AnySchedule = Increment | Accelerated | LabelFreeAccelerated | MultiplicationGrid | AcceleratedGrid | Listed
 
 
 def schedule_from_config(config: dict[str, Any]) -> AnySchedule:
@@ -336,6 +376,7 @@ def _check_type(kind: str, key: str, value: Any) -> None:
     wants: dict[str, tuple[type, ...]] = {
         "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,), "refresh": (bool,),
         "threshold": (int, float), "max_new": (int, type(None)), "first_threshold": (int, float, type(None)),
+        "rounds": (list, tuple),
     }
     if not isinstance(value, wants[key]) or (bool not in wants[key] and isinstance(value, bool)):
         raise ValueError(f"schedule {kind!r}: {key} has the wrong type ({value!r})")

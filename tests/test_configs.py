@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from selfimprove.cli import main
@@ -168,3 +169,83 @@ def test_partner_presets_share_their_round_0():
         for name, preset in zip(group[1:], rest):
             assert all(preset[k] == first[k] for k in ROUND0_KEYS), name
             assert (preset["rounds"]["models"], preset["rounds"]["voting"]) == (first["rounds"]["models"], first["rounds"]["voting"])
+
+
+# Where the paper and the authors' code differ, each paper preset names its reading (configs/README.md).
+STATED = {"rounds": ("problems_per", "mixture", "keep_round0"), "eval": ("precision",)}
+
+
+@pytest.mark.parametrize("path", PAPER, ids=rel)
+def test_paper_presets_state_each_reading_explicitly(path: Path):
+    import yaml
+
+    raw = yaml.safe_load(path.read_text())
+    for section, keys in STATED.items():
+        assert all(k in raw[section] for k in keys), (section, keys)
+    cfg = load_config(path)
+    assert cfg.rounds.mixture == "uniform"  # paper §3: the older sets "are sampled uniformly"
+    assert cfg.rounds.keep_round0 == (cfg.task.name not in ("copy", "reverse"))  # C.3.2: copy trains on D1..Dr
+    if cfg.task.name in ("reverse_addition", "forward_addition", "copy", "reverse"):
+        assert cfg.eval.trained  # Fig. 3's curves and "longest at >= 99%" need every trained length
+
+
+def test_maze_nodes_presets_label_31_32_and_33_nodes_50k_each():
+    """B.3.1: +3 nodes a round; the authors label every count in between, 50,000 each."""
+    for path in (p for p in PAPER if p.stem.startswith("maze_nodes")):
+        cfg = load_config(path)
+        trained = grid(cfg.round0.low, cfg.round0.high)
+        assert schedule_from_config(cfg.rounds.schedule).plan(1, trained) == [(9, 31), (9, 32), (9, 33)], path.stem
+        assert (cfg.rounds.problems, cfg.rounds.problems_per) == (50_000, "difficulty")
+
+
+def test_majority_presets_vote_4_of_5_as_the_paper():
+    """C.3.2: five models, at least 4 of 5 agree (mazes included); the accelerated run 5 of 5."""
+    from selfimprove.filters import MajorityFilter, filter_from_config, votes_needed
+
+    majority = [p for p in PAPER if "majority" in p.read_text().split("filters:")[1].split("\n")[0]]
+    assert any(p.stem.startswith("maze") for p in majority)
+    for path in majority:
+        cfg = load_config(path)
+        (vote,) = [f for f in map(filter_from_config, cfg.rounds.filters) if isinstance(f, MajorityFilter)]
+        want = 5 if path.stem == "multiplication_accelerated" else 4
+        assert (cfg.rounds.models, votes_needed(cfg.rounds.models, vote.tau)) == (5, want), path.stem
+
+
+def test_multiplication_grid_presets_label_50k_per_cell():
+    for path in (p for p in PAPER if p.stem.startswith("multiplication")):
+        cfg = load_config(path)
+        grid_schedule = cfg.rounds.schedule["kind"] == "multiplication_grid"
+        assert cfg.rounds.problems_per == ("difficulty" if grid_schedule else "round"), path.stem
+
+
+def test_d0_gets_a_tenth_of_the_older_half_at_round_10_of_maze_hops():
+    """Paper §3's uniform mixture: D0 is one of ten older sets at round 10, 5% of a batch (the
+    levels rule gave it 9 of 18 shares, 25%)."""
+    from selfimprove.data import TokenSet, mixture_weights
+
+    cfg = load_config(ROOT / "configs" / "paper" / "maze_hops_majority.yaml")
+    def fake(levels):
+        return TokenSet(np.zeros((1, 1)), np.ones(1), np.ones(1), levels)
+    sets = [fake(len(grid(cfg.round0.low, cfg.round0.high)))] + [fake(1) for _ in range(10)]
+    weights = mixture_weights(sets, cfg.rounds.newest_fraction, cfg.rounds.mixture)
+    assert weights[0] == pytest.approx(0.05) and weights[-1] == 0.5
+
+
+BAD_NEW = [
+    (["rounds.problems_per=cell"], "rounds.problems_per"),
+    (["rounds.mixture=random"], "rounds.mixture"),
+    (["eval.precision=fp8"], "eval.precision"),
+    (["scale=huge"], "scale"),
+    (["round0.levels=0"], "round0.levels"),
+    (["rounds.voting=shared_everything"], "rounds.voting"),
+    (["rounds.count=3", "rounds.schedule={kind: listed, rounds: [[4], [5]]}"], "listed has 2 rounds"),
+    (["rounds.count=1", "rounds.schedule={kind: listed, rounds: [[0]]}"], "listed difficulty"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_NEW, ids=lambda c: " ".join(c[0]))
+def test_the_new_settings_fail_in_one_line_naming_the_key(case):
+    overrides, key = case
+    with pytest.raises(ConfigError) as err:
+        load_config(SMOKE, overrides)
+    assert key in str(err.value) and "\n" not in str(err.value)

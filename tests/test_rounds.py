@@ -181,7 +181,7 @@ def test_a_run_can_start_from_another_runs_round_0(smoke_run, tmp_path, capsys):
     assert "round0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("voting", ["independent", "shared_data", "shared_init", "more_data"])
+@pytest.mark.parametrize("voting", ["independent", "shared_data", "shared_init", "shared_d0", "more_data"])
 def test_majority_vote_variants_run_and_record_every_voter(voting, tmp_path):
     filters = "[]" if voting == "more_data" else "[{kind: majority, tau: 0.5}]"
     overrides = ["rounds.count=1", "rounds.models=2", f"rounds.voting={voting}", f"rounds.filters={filters}",
@@ -198,12 +198,28 @@ def test_majority_vote_variants_run_and_record_every_voter(voting, tmp_path):
     assert len(record["models"]) == 2
     for x in labels:  # tau 0.5 of 2 voters: one agreeing vote (the labeller's own) suffices
         assert x["kept"] == (x["answers"].count(x["label"]) >= 1)
-    if voting == "shared_init":  # same init and same D0: identical base models
-        a = (tmp_path / "round_000" / "m0_checkpoint" / "model.safetensors").read_bytes()
-        assert a == (tmp_path / "round_000" / "m1_checkpoint" / "model.safetensors").read_bytes()
-    if voting == "independent":
-        a = (tmp_path / "round_000" / "m0_checkpoint" / "model.safetensors").read_bytes()
-        assert a != (tmp_path / "round_000" / "m1_checkpoint" / "model.safetensors").read_bytes()
+    # Every variant's base models differ (shared_init and shared_d0 in their batch order at
+    # least), so the round-1 vote has something to filter (B.2.4, Fig. 15).
+    a = (tmp_path / "round_000" / "m0_checkpoint" / "model.safetensors").read_bytes()
+    assert a != (tmp_path / "round_000" / "m1_checkpoint" / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("voting", ["independent", "shared_init", "shared_d0"])
+def test_voting_variants_share_exactly_what_they_name(voting):
+    """shared_init: one initialisation and one D0; shared_d0: one D0; never one batch order."""
+    import torch
+
+    from selfimprove.rounds import Run, build_models
+
+    cfg = load_config(SMOKE, ["rounds.models=2", f"rounds.voting={voting}", "round0.examples=50"])
+    run = Run(cfg, Path("."), torch.device("cpu"))
+    build_models(run)
+    same_init = all(torch.equal(p, q) for p, q in zip(run.models[0].parameters(), run.models[1].parameters()))
+    same_d0 = (run.sets[0][0].tokens.shape == run.sets[1][0].tokens.shape
+               and (run.sets[0][0].tokens == run.sets[1][0].tokens).all())
+    assert same_init == (voting == "shared_init")
+    assert bool(same_d0) == (voting in ("shared_init", "shared_d0"))
+    assert run.order_seed(0) != run.order_seed(1)
 
 
 @pytest.mark.parametrize("schedule", ["{kind: accelerated, threshold: 0.0, max_new: 3}",
@@ -296,12 +312,8 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
         seen.append(torch.cat([p.detach().flatten() for p in models[0].parameters()]).clone())
         return lambda difficulty: 0.0
 
-    def spy_eval(model, *args, **kwargs):
-        seen.append(torch.cat([p.detach().flatten() for p in model.parameters()]).clone())
-        return [{"accuracy": 0.0}]
-
     monkeypatch.setattr(rounds, "agreement_probe", spy)
-    monkeypatch.setattr(rounds, "evaluate", spy_eval)
+    monkeypatch.setattr(rounds, "accuracy_probe", spy)
     cfg = load_config(SMOKE, ["rounds.count=1", f"rounds.schedule={{kind: {kind}}}"])
     run = rounds.Run(cfg, tmp_path, torch.device("cpu"), log=lambda line: None)
     rounds.fork_base(cfg, tmp_path, smoke_run)
@@ -394,3 +406,70 @@ def test_oracle_firewall_covers_whole_rounds_probe_filters_and_votes(name, tmp_p
     label_free = "label_free" in json.dumps(to_plain(cfg.rounds.schedule))
     assert len(probes) == (2 if label_free else 0)
     assert guarded["calls"] >= (2 + sum(len(p["values"]) for p in probes))  # the guard was up every time
+
+
+def test_the_run_records_what_auto_resolved_to(smoke_run):
+    runtime = json.loads((smoke_run / "runtime.json").read_text())
+    assert runtime["device"] == "cpu"
+    assert set(runtime["precision"]) == {"round0_train", "rounds_train", "inference"}
+    assert all(p in ("bf16", "fp32") for p in runtime["precision"].values())  # never "auto"
+
+
+def test_inference_precision_is_its_own_setting_and_defaults_to_the_rounds():
+    import torch
+
+    from selfimprove.rounds import inference_precision
+
+    cpu = torch.device("cpu")
+    assert inference_precision(load_config(SMOKE, ["rounds.train.precision=bf16"]), cpu) == "bf16"  # as before
+    assert inference_precision(load_config(SMOKE, ["rounds.train.precision=bf16", "eval.precision=fp32"]), cpu) == "fp32"
+
+
+def test_evaluation_covers_every_trained_length_and_the_window_above():
+    import torch
+
+    from selfimprove.rounds import Run, eval_cells
+
+    trained = list(range(1, 11))
+    plain = Run(load_config(SMOKE, ["eval.low=1", "eval.high=3", "eval.ahead=2"]), Path("."), torch.device("cpu"))
+    assert eval_cells(plain, trained) == [1, 2, 3, 11, 12]  # the old grid skips 4..10
+    run = Run(load_config(SMOKE, ["eval.low=1", "eval.high=3", "eval.ahead=2", "eval.trained=true"]), Path("."),
+              torch.device("cpu"))
+    assert eval_cells(run, trained) == list(range(1, 13))
+
+
+def test_rounds_train_on_d0_only_when_asked():
+    from selfimprove.rounds import training_sets
+
+    d0, d1, d2 = "D0", "D1", "D2"
+    assert training_sets([d0, d1, d2], 2, keep_round0=True) == [d0, d1, d2]
+    assert training_sets([d0, d1, d2], 2, keep_round0=False) == [d1, d2]  # paper C.3.2, copy/reverse
+    assert training_sets([d0], 0, keep_round0=False) == [d0]  # round 0 is D0
+    assert training_sets([d0, None], 1, keep_round0=False) == [d0]  # everything filtered: D0 remains
+    assert training_sets([d0, None, d2], 2, keep_round0=True) == [d0, d2]
+
+
+def test_problems_per_difficulty_labels_that_many_at_each(tmp_path):
+    overrides = ["rounds.count=1", "rounds.schedule={kind: increment, step: 2}", "rounds.problems_per=difficulty",
+                 "rounds.problems=12", "round0.train.steps=30", "rounds.train.steps=15", "rounds.filters=[]"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    labels = [json.loads(line) for line in (tmp_path / "round_001" / "labels.jsonl").read_text().splitlines()]
+    assert sorted(x["difficulty"] for x in labels) == [4] * 12 + [5] * 12
+
+
+def test_a_run_directory_from_before_a_new_key_still_resumes(smoke_run, tmp_path):
+    """config.yaml written before eval.trained (etc.) existed is the same experiment at the defaults."""
+    import shutil
+
+    import yaml
+
+    from selfimprove.rounds import prepare_run_dir
+
+    old = tmp_path / "old"
+    shutil.copytree(smoke_run, old)
+    stored = yaml.safe_load((old / "config.yaml").read_text())
+    del stored["eval"]["trained"], stored["rounds"]["mixture"], stored["scale"]
+    (old / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    prepare_run_dir(load_config(SMOKE), old)  # accepted
+    with pytest.raises(Exception, match="different config"):
+        prepare_run_dir(load_config(SMOKE, ["rounds.mixture=uniform"]), old)

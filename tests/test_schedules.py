@@ -12,6 +12,7 @@ from selfimprove.schedules import (
     AcceleratedGrid,
     Increment,
     LabelFreeAccelerated,
+    Listed,
     MultiplicationGrid,
     schedule_from_config,
 )
@@ -49,6 +50,19 @@ def test_maze_nodes_grow_by_three_at_fixed_hops():
     trained = [(9, n) for n in range(10, 31)]
     plans = run(Increment(step=3, axis=1, only_last=True), trained, 3)
     assert plans == [[(9, 33)], [(9, 36)], [(9, 39)]]
+    # the paper's +3 a round as the authors' code samples it: every count in between
+    plans = run(Increment(step=3, axis=1), trained, 2)
+    assert plans == [[(9, 31), (9, 32), (9, 33)], [(9, 34), (9, 35), (9, 36)]]
+
+
+def test_a_listed_schedule_replays_its_table_round_by_round():
+    table = Listed(rounds=[[[1, 6], [6, 1]], [[2, 6], [6, 2], [1, 7]]])  # YAML lists
+    trained = [(a, b) for a in range(1, 6) for b in range(1, 6)]
+    assert table.plan(1, trained, None) == [(1, 6), (6, 1)]
+    assert table.plan(2, trained, None) == [(2, 6), (6, 2), (1, 7)]  # no probe, no grid rule
+    with pytest.raises(ValueError, match="2 rounds"):
+        table.plan(3, trained, None)
+    assert schedule_from_config({"kind": "listed", "rounds": [[3], [4, 5]]}).plan(2, [1, 2]) == [4, 5]
 
 
 def test_plan_depends_on_trained_not_on_round_number():
@@ -224,6 +238,9 @@ def test_schedule_from_config_builds_each_kind():
         ({"kind": "accelerated", "threshold": 99}, "threshold"),
         ({"kind": "accelerated", "max_new": 0}, "max_new"),
         ({"kind": "label_free_accelerated", "refresh": True}, "wait: true"),
+        ({"kind": "listed"}, "non-empty"),
+        ({"kind": "listed", "rounds": [[3], []]}, "non-empty"),
+        ({"kind": "listed", "rounds": [["3"]]}, "not a difficulty"),
     ],
 )
 def test_schedule_from_config_errors_name_the_problem(config, words):

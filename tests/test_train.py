@@ -76,6 +76,16 @@ def test_mixture_newest_round_gets_half_and_the_rest_is_uniform_over_levels():
         assert x.shape[0] == 64
 
 
+def test_mixture_rules_uniform_and_size_share_the_older_half_by_set_or_by_example():
+    _, _, (d0,) = copy_sets(300, 1, 8)
+    _, _, (d1,) = copy_sets(100, 9, 9)
+    _, _, (d2,) = copy_sets(100, 10, 10)
+    np.testing.assert_allclose(mixture_weights([d0, d1, d2], 0.5, "uniform"), [0.25, 0.25, 0.5])
+    np.testing.assert_allclose(mixture_weights([d0, d1, d2], 0.5, "size"), [0.5 * 3 / 4, 0.5 / 4, 0.5])
+    with pytest.raises(ValueError, match="mixture"):
+        mixture_weights([d0, d1], 0.5, "by_vibes")
+
+
 def test_batches_depend_only_on_seed_round_and_step():
     _, tok, sets = copy_sets(200)
     a = BatchPlan(seed=3, round=1, batch_size=16)
