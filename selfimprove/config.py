@@ -42,6 +42,11 @@ class ModelSection:
     n_embd: int = 384
     mlp_hidden: int = 1536
     rope: bool = False  # False = NoPE (the paper); True only for comparisons
+    init_from: str | None = None  # a finished run whose final model starts round 0 (init_from.py)
+
+    def architecture(self) -> dict:
+        """The fields that shape the network: ``ModelConfig(vocab_size=V, **architecture())``."""
+        return {k: getattr(self, k) for k in ("n_layer", "n_head", "n_embd", "mlp_hidden", "rope")}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
+from selfimprove.init_from import check_init_from, warm_start
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.model import ModelConfig, Transformer
@@ -156,7 +157,10 @@ def build_models(run: Run) -> None:
     vocab = len(run.tok)
     for m in range(run.k):
         torch.manual_seed(run.model_seed(m))
-        model = Transformer(ModelConfig(vocab_size=vocab, **to_plain(run.cfg.model))).to(run.device)
+        model = Transformer(ModelConfig(vocab_size=vocab, **run.cfg.model.architecture()))
+        if run.cfg.model.init_from:
+            warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
+        model = model.to(run.device)
         run.models.append(model)
         run.optimizers.append(make_optimizer(model, run.cfg.round0.train))
         run.sets.append([initial_set(run, m)])
@@ -306,6 +310,7 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     With ``base``, round 0 is taken from that finished run instead of trained again.
     """
     use_threads(cfg)
+    check_init_from(cfg)  # before config.yaml is written, so a corrected path is not "a different config"
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     prepare_run_dir(cfg, out)
     if base is not None:
