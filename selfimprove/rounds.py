@@ -29,10 +29,10 @@ from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
-from selfimprove.init_from import check_init_from, warm_start
+from selfimprove.init_from import warm_start
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
-from selfimprove.model import ModelConfig, Transformer
+from selfimprove.networks import build_network, check_sources
 from selfimprove.report import longest_at
 from selfimprove.schedules import schedule_from_config
 from selfimprove.tasks import get_task
@@ -154,10 +154,9 @@ def kept_set(run: Run, rows: list[dict], owner: int) -> TokenSet | None:
 
 
 def build_models(run: Run) -> None:
-    vocab = len(run.tok)
     for m in range(run.k):
         torch.manual_seed(run.model_seed(m))
-        model = Transformer(ModelConfig(vocab_size=vocab, **run.cfg.model.architecture()))
+        model = build_network(run.cfg.model, run.tok)
         if run.cfg.model.init_from:
             warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
         model = model.to(run.device)
@@ -310,7 +309,7 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     With ``base``, round 0 is taken from that finished run instead of trained again.
     """
     use_threads(cfg)
-    check_init_from(cfg)  # before config.yaml is written, so a corrected path is not "a different config"
+    check_sources(cfg)  # before config.yaml is written, so a corrected path is not "a different config"
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     prepare_run_dir(cfg, out)
     if base is not None:
