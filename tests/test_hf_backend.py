@@ -143,7 +143,8 @@ def evals(run_dir: Path) -> dict:
 def test_a_lora_run_resumed_after_a_crash_equals_the_uninterrupted_run(llama, tmp_path, monkeypatch):
     from selfimprove import rounds
 
-    overrides = [*hf_overrides(llama), "rounds.count=1", "round0.train.steps=30", "round0.train.decay_steps=10"]
+    overrides = [*hf_overrides(llama), "rounds.count=1", "round0.examples=500", "round0.train.steps=30",
+                 "round0.train.decay_steps=10", "rounds.problems=32", "eval.n=8"]
     cfg = load_config(SMOKE, overrides)
     whole = run_rounds(cfg, tmp_path / "whole", log=lambda line: None)
     adapter = tmp_path / "whole" / "round_001" / "model.safetensors"
