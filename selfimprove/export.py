@@ -6,7 +6,8 @@ cannot hold it (``rope_theta = inf`` still turns one rotary pair by 1 rad per to
 in layer i. With every entry 0, untied embeddings and no biases it computes exactly our model
 (tests/test_export.py checks logits and greedy answers), so ``from_pretrained`` needs no remote
 code. The tokenizer is a ``tokenizers`` word-level vocabulary with our ids, split the way the
-task splits text, with BOS prepended as our prompts have it.
+task splits text, with BOS prepended as our prompts have it. A LoRA run (``backend: hf``) exports
+its base class with the adapters merged (``export_pretrained``).
 
 Weight mapping (ours -> HF); our fused matrices are split row-wise, in the order we fuse them::
 
@@ -109,6 +110,33 @@ def export_model(model: Transformer, tok: Tokenizer, to: Path) -> Path:
     return to
 
 
+def export_pretrained(net, tok: Tokenizer, to: Path) -> Path:
+    """A LoRA run (``hf_backend.PretrainedLM``) as its base class with the adapters merged and the
+    vocabulary cut to the task's tokens: embedding and head rows taken at the mapped pretrained ids,
+    so the exported tokenizer is ours (character level, as the model was trained) and ``generate``
+    chooses among the same tokens as our decoding. PAD and BOS are suppressed, as our head does."""
+    from transformers import GenerationConfig
+
+    lm = net.net.merge_and_unload()
+    ids = net.ids.cpu()
+    embed, head = lm.get_input_embeddings(), lm.get_output_embeddings()
+    tied = head.weight is embed.weight
+    with torch.no_grad():
+        embed.weight = torch.nn.Parameter(embed.weight[ids].clone())
+        head.weight = embed.weight if tied else torch.nn.Parameter(head.weight[ids].clone())
+        if head.bias is not None:
+            head.bias = torch.nn.Parameter(head.bias[ids].clone())
+    embed.num_embeddings = head.out_features = len(ids)
+    lm.config.vocab_size = len(ids)
+    lm.config.pad_token_id, lm.config.bos_token_id, lm.config.eos_token_id = tok.pad_id, tok.bos_id, tok.eos_id
+    lm.generation_config = GenerationConfig(do_sample=False, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id,
+                                            pad_token_id=tok.pad_id, suppress_tokens=[tok.pad_id, tok.bos_id])
+    to.mkdir(parents=True, exist_ok=True)
+    lm.save_pretrained(to, safe_serialization=True)
+    hf_tokenizer(tok).save_pretrained(to)
+    return to
+
+
 def export_run(run_dir: Path, to: Path, round_: int | None = None, model: int = 0) -> Path:
     """Export a finished round (default: the latest) of ``run_dir`` to the new folder ``to``."""
     from selfimprove.predict import load_round_model
@@ -116,4 +144,6 @@ def export_run(run_dir: Path, to: Path, round_: int | None = None, model: int = 
     if to.exists() and any(to.iterdir()):
         raise ExportError(f"--to {to} already exists and is not empty; name a new folder")
     _, tok, net, _ = load_round_model(run_dir, round_, model)
-    return export_model(net, tok, to)
+    if isinstance(net, Transformer):
+        return export_model(net, tok, to)
+    return export_pretrained(net, tok, to)

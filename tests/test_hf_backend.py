@@ -54,7 +54,7 @@ def llama(tmp_path_factory) -> Path:
 
 def hf_overrides(path: Path) -> list[str]:
     """The smoke config on the tiny Llama: LoRA with dropout (resume must replay its masks), fp32."""
-    return [f"model.backend=hf", f"model.path={path}", "model.lora.r=4", "model.lora.alpha=8.0",
+    return ["model.backend=hf", f"model.path={path}", "model.lora.r=4", "model.lora.alpha=8.0",
             "model.lora.dropout=0.1", "round0.train.precision=fp32", "rounds.train.precision=fp32", "threads=1"]
 
 
@@ -227,3 +227,34 @@ def test_a_bad_pretrained_folder_is_a_one_line_error_before_anything_is_written(
 def test_init_from_and_the_hf_backend_do_not_mix(llama):
     with pytest.raises(ConfigError, match="model.init_from is for the native backend"):
         load_config(SMOKE, [*hf_overrides(llama), f"model.init_from={llama}"])
+
+
+def test_an_exported_lora_run_gives_predicts_greedy_answers(llama, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfimprove.predict import predict
+
+    run, to = tmp_path / "run", tmp_path / "hf"
+    overrides = [*hf_overrides(llama), "rounds.count=0", "round0.examples=500", "round0.train.steps=30",
+                 "round0.train.decay_steps=10", "round0.train.lr=0.02", "eval.n=4"]  # lr: answers that differ
+    assert main(["run", str(SMOKE), "--out", str(run), *overrides]) == 0
+    assert main(["export", str(run), "--to", str(to)]) == 0
+    task = get_task("reverse_addition")
+    rng = random.Random(5)
+    problems = [task.sample(rng.randint(1, 6), rng) for _ in range(24)]
+    prompts = [task.prompt(p) for p in problems]
+    ours = predict(run, prompts)
+    assert len(set(ours)) > 1
+
+    hf = AutoModelForCausalLM.from_pretrained(to).eval()  # merged weights, the task's vocabulary
+    hf_tok = AutoTokenizer.from_pretrained(to)
+    assert type(hf).__name__ == "LlamaForCausalLM" and not any("lora" in n for n, _ in hf.named_parameters())
+    batch = hf_tok(prompts, padding=True, return_tensors="pt")
+    limits = [task.max_answer_len(task.difficulty(p)) for p in problems]
+    with torch.no_grad():
+        out = hf.generate(**batch, max_new_tokens=max(limits))[:, batch["input_ids"].shape[1]:]
+    theirs = []
+    for seq, limit in zip(out.tolist(), limits):
+        seq = seq[: seq.index(hf_tok.eos_token_id)] if hf_tok.eos_token_id in seq else seq
+        theirs.append(hf_tok.decode(seq[:limit], skip_special_tokens=True))
+    assert theirs == ours
