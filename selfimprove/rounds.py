@@ -25,7 +25,7 @@ import yaml
 
 from selfimprove import distributed
 from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
-from selfimprove.config import ConfigError, RunConfig, to_plain
+from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
@@ -90,12 +90,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def stored_config(path: Path) -> dict:
+    """A run's config.yaml with today's defaults filled in, so a key added since it was written
+    (at its default) does not make an old run look like a different config."""
+    data = read_yaml(path)
+    try:
+        return to_plain(config_from_dict(data if isinstance(data, dict) else {}))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
 def prepare_run_dir(cfg: RunConfig, out: Path) -> None:
     """Write config.yaml, or refuse a run directory that holds a different config."""
     text = yaml.safe_dump(to_plain(cfg), sort_keys=False)
     path = out / "config.yaml"
     if distributed.exists(path):
-        if read_yaml(path) != yaml.safe_load(text):
+        if stored_config(path) != yaml.safe_load(text):
             raise ConfigError(f"{out} holds a run with a different config; use --out to start a new run there")
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +126,7 @@ def fork_base(cfg: RunConfig, out: Path, base: Path) -> None:
     source = base / "round_000"
     if not (source / "DONE").exists() or not (base / "config.yaml").exists():
         raise ConfigError(f"--base {base}: no finished round 0 there")
-    theirs, ours = read_yaml(base / "config.yaml"), to_plain(cfg)
+    theirs, ours = stored_config(base / "config.yaml"), to_plain(cfg)
     for key in ROUND0_KEYS:
         if theirs.get(key) != ours[key]:
             raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")

@@ -85,3 +85,19 @@ def test_a_run_without_a_finished_round_is_refused(tmp_path, capsys):
     (unfinished / "config.yaml").write_text(SMOKE.read_text())
     assert main(["run", str(SMOKE), "--out", str(tmp_path / "x"), f"model.init_from={unfinished}", *ROUND0_ONLY]) == 2
     assert "no finished round" in capsys.readouterr().err
+
+
+def test_a_run_directory_from_before_these_keys_still_resumes_and_forks(copy_run, tmp_path):
+    import shutil
+
+    import yaml
+
+    old = tmp_path / "old"
+    shutil.copytree(copy_run, old)
+    data = yaml.safe_load((old / "config.yaml").read_text())
+    for key in ("init_from", "backend", "path", "lora"):  # written before the keys existed
+        del data["model"][key]
+    (old / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    args = ["run", str(SMOKE), "task.name=copy", *ROUND0_ONLY]
+    assert main([*args, "--out", str(old)]) == 0  # not "a different config"
+    assert main([*args, "--out", str(tmp_path / "fork"), "--base", str(old)]) == 0
