@@ -189,21 +189,25 @@ class PretrainedLM(nn.Module):
         idx, mask = idx.to(device), mask.to(device)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         cache, limit = DynamicCache(), torch.as_tensor(list(limits), device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
+        rows = torch.arange(B, device=device)  # original row of each active batch row
         out: list[list[int]] = [[] for _ in range(B)]
         with autocast(device, precision):
             tokens = idx
             for step in range(max(limits)):
                 hidden = self.decoder(input_ids=self.ids[tokens], attention_mask=mask, position_ids=positions,
                                       cache=cache, use_cache=True).last_hidden_state[:, -1]
-                token = self.head(hidden.float()).argmax(-1)  # (B,)
-                done |= (token == eos_id) | (limit <= step)
-                for row in (~done).nonzero().squeeze(1).tolist():
-                    out[row].append(int(token[row]))
+                token = self.head(hidden).argmax(-1)  # (B',)
+                done = (token == eos_id) | (limit[rows] <= step)
+                for row, tok in zip(rows[~done].tolist(), token[~done].tolist()):
+                    out[row].append(tok)
                 if bool(done.all()):
                     break
+                if bool(done.any()):  # finished rows leave the batch (and the cache) to save compute
+                    keep = (~done).nonzero().squeeze(1)
+                    rows, token, positions, mask = rows[keep], token[keep], positions[keep], mask[keep]
+                    cache.batch_select_indices(keep)
                 tokens, positions = token[:, None], positions[:, -1:] + 1
-                mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=device)], dim=1)
+                mask = torch.cat([mask, torch.ones(len(rows), 1, dtype=mask.dtype, device=device)], dim=1)
         return out
 
     def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:
