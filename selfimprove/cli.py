@@ -102,6 +102,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a finished round's model as a Hugging Face directory (``from_pretrained`` loads it)."""
+    from pathlib import Path
+
+    from selfimprove.export import export_run
+
+    print(f"exported: {export_run(Path(args.run_dir), Path(args.to), args.round, args.model)}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -178,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--round", type=non_negative, default=None, help="default: the latest finished round")
     sub.add_argument("--model", type=non_negative, default=0, help="which of k voting models (default 0)")
     sub.set_defaults(run=cmd_predict)
+
+    sub = commands.add_parser("export", help="write a trained run's model as a Hugging Face directory")
+    sub.add_argument("run_dir")
+    sub.add_argument("--to", required=True, help="a new folder for config.json, model.safetensors, tokenizer")
+    sub.add_argument("--round", type=non_negative, default=None, help="default: the latest finished round")
+    sub.add_argument("--model", type=non_negative, default=0, help="which of k voting models (default 0)")
+    sub.set_defaults(run=cmd_export)
 
     sub = commands.add_parser("report", help="write report.md and plots for a run directory")
     sub.add_argument("run_dir")

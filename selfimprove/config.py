@@ -37,12 +37,30 @@ class TaskSection:
 
 
 @dataclass(frozen=True)
+class LoraSection:
+    """LoRA adapters of a pretrained model (``backend: hf``); the paper's Llama-1B values."""
+
+    r: int = 64  # adapter rank
+    alpha: float = 128.0  # scale alpha / r
+    dropout: float = 0.0  # on the adapter's input; masks are drawn from the batch (hf_backend.py)
+    targets: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+@dataclass(frozen=True)
 class ModelSection:
     n_layer: int = 6
     n_head: int = 6
     n_embd: int = 384
     mlp_hidden: int = 1536
     rope: bool = False  # False = NoPE (the paper); True only for comparisons
+    init_from: str | None = None  # a finished run whose final model starts round 0 (init_from.py)
+    backend: str = "native"  # native: the model above | hf: a local pretrained model + LoRA (hf_backend.py)
+    path: str | None = None  # backend hf: a local AutoModelForCausalLM folder (config.json, weights, tokenizer)
+    lora: LoraSection = field(default_factory=LoraSection)  # backend hf only
+
+    def architecture(self) -> dict:
+        """The fields that shape the network: ``ModelConfig(vocab_size=V, **architecture())``."""
+        return {k: getattr(self, k) for k in ("n_layer", "n_head", "n_embd", "mlp_hidden", "rope")}
 
 
 @dataclass(frozen=True)
@@ -305,6 +323,13 @@ def validate(cfg: RunConfig) -> None:
             noise_from_config(getattr(cfg.rounds, key), random_labels=key == "random_labels")
         except (ValueError, TypeError) as err:
             raise ConfigError(f"rounds.{key}: {err}") from None
+    if cfg.model.backend not in ("native", "hf"):
+        raise ConfigError(f"model.backend must be native or hf, got {cfg.model.backend!r}")
+    lora = cfg.model.lora
+    if lora.r < 1 or lora.alpha <= 0 or not 0 <= lora.dropout < 1 or not lora.targets:
+        raise ConfigError(f"model.lora: need r >= 1, alpha > 0, 0 <= dropout < 1 and some targets, got {to_plain(lora)}")
+    if cfg.model.backend == "hf" and cfg.model.init_from:
+        raise ConfigError("model.init_from is for the native backend; a pretrained model starts from model.path")
     if cfg.model.n_embd % cfg.model.n_head:
         raise ConfigError(f"model.n_embd ({cfg.model.n_embd}) must be divisible by model.n_head ({cfg.model.n_head})")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 
@@ -106,7 +107,9 @@ def greedy_labels(
     bar = tqdm(total=len(prompts), desc=progress, disable=progress is None, leave=False, unit="prob")
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        outs = greedy_batch(model, [prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
+        # A pretrained model (hf_backend.PretrainedLM) brings its own cache and decoding loop.
+        decode = model.greedy_batch if hasattr(model, "greedy_batch") else partial(greedy_batch, model)
+        outs = decode([prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
         for i, tokens in zip(chunk, outs):
             results[i] = tokens
         bar.update(len(chunk))

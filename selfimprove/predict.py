@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 
 from selfimprove.checkpoint import CheckpointError, load_checkpoint
-from selfimprove.config import config_from_dict, to_plain
+from selfimprove.config import config_from_dict
 from selfimprove.evaluate import answer
 from selfimprove.io import read_yaml
-from selfimprove.model import ModelConfig, Transformer
+from selfimprove.networks import build_network
 from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
 from selfimprove.train import resolve_precision
@@ -36,7 +36,7 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
     k = 1 if cfg.rounds.voting == "more_data" else cfg.rounds.models
     if model >= k:
         raise CheckpointError(f"the run has {k} model(s); --model must be below {k}")
-    net = Transformer(ModelConfig(vocab_size=len(tok), **to_plain(cfg.model)))
+    net = build_network(cfg.model, tok)
     load_checkpoint(run_dir / f"round_{round_:03d}", net, prefix="" if k == 1 else f"m{model}_")
     return task, tok, net, resolve_precision(cfg.eval.precision or cfg.rounds.train.precision, torch.device("cpu"))
 

@@ -30,10 +30,11 @@ from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plai
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import accuracy_probe, evaluate, grid
 from selfimprove.filters import consistency_spec, filter_from_config
+from selfimprove.init_from import warm_start
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml, run_dir_lock
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
 from selfimprove.loggers import open_loggers, round_scalars
-from selfimprove.model import ModelConfig, Transformer
+from selfimprove.networks import build_network, check_sources
 from selfimprove.noise import inject, noise_from_config
 from selfimprove.report import longest_at
 from selfimprove.schedules import schedule_from_config
@@ -211,10 +212,12 @@ def kept_set(run: Run, rows: list[dict], owner: int) -> TokenSet | None:
 
 
 def build_models(run: Run) -> None:
-    vocab = len(run.tok)
     for m in range(run.k):
         torch.manual_seed(run.init_seed(m))
-        model = Transformer(ModelConfig(vocab_size=vocab, **to_plain(run.cfg.model))).to(run.device)
+        model = build_network(run.cfg.model, run.tok)
+        if run.cfg.model.init_from:
+            warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
+        model = model.to(run.device)
         run.models.append(model)
         run.optimizers.append(make_optimizer(model, run.cfg.round0.train))
         run.sets.append([initial_set(run, m)])
@@ -407,6 +410,7 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     With ``base``, round 0 is taken from that finished run instead of trained again.
     """
     use_threads(cfg)
+    check_sources(cfg)  # before config.yaml is written, so a corrected path is not "a different config"
     device = distributed.init_from_env(cfg.device) or resolve_device(cfg.device)
     with contextlib.ExitStack() as held:
         if distributed.is_main():  # one job per run directory; its other ranks follow rank 0

@@ -87,11 +87,12 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    trained = [p for p in model.parameters() if p.requires_grad]  # a LoRA model trains its adapters only
+    decay = [p for p in trained if p.dim() >= 2]
+    no_decay = [p for p in trained if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # fused: one kernel updates every tensor (on CPU 8 ms a step instead of 22 for the 14M model)
-    fused = next(model.parameters()).device.type in ("cpu", "cuda")
+    fused = trained[0].device.type in ("cpu", "cuda")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
 
 

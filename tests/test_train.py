@@ -287,7 +287,7 @@ def test_smoke_round0_follows_its_golden_loss_trajectory():
     run = Run(cfg, Path("."), torch.device("cpu"))
     build_models(run)
     t = cfg.round0.train
-    plan = BatchPlan(run.model_seed(0), 0, t.batch_size, cfg.rounds.newest_fraction, t.bucket)
+    plan = BatchPlan(run.order_seed(0), 0, t.batch_size, cfg.rounds.newest_fraction, t.bucket, cfg.rounds.mixture)
     losses = train_steps(run.models[0], run.optimizers[0], t, lambda s: plan.batch(run.sets[0], s, run.tok.pad_id))
     np.testing.assert_allclose(losses[::6], SMOKE_ROUND0_LOSSES, atol=2e-3)
 
