@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from selfimprove import distributed
+from selfimprove import distributed, hardware
 from selfimprove.checkpoint import load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
@@ -312,6 +312,9 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
         fork_base(cfg, out, base)
     run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
     precision = resolve_precision(cfg.rounds.train.precision, run.device)
+    used = tuple(resolve_precision(t.precision, run.device) for t in (cfg.round0.train, cfg.rounds.train))
+    if warning := hardware.precision_warning(used, run.device):
+        run.log(warning)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
     for r in range(cfg.rounds.count + 1):
