@@ -62,7 +62,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hf_baseline import build_hf, check_same_logits, hf_answer_loss, hf_greedy
 from stacked import bench_stacked
-from workload import label_prompts, round0_sets
+from workload import label_prompts, round0_sets, step_flops
 
 from selfimprove import hardware
 from selfimprove.config import load_config, to_plain
@@ -132,19 +132,6 @@ def choose_threads(requested: int, precision: str) -> tuple[int, dict[int, float
     best = max(rates, key=rates.get)
     torch.set_num_threads(best)
     return best, rates
-
-
-def step_flops(cfg: ModelConfig, x: torch.Tensor, y: torch.Tensor, pad_id: int, answer_only: bool) -> float:
-    """Model FLOPs of one training step on batch (x, y): see the module docstring."""
-    C, F_, L, V = cfg.n_embd, cfg.mlp_hidden, cfg.n_layer, cfg.vocab_size
-    tokens = int((x != pad_id).sum())
-    scored = int((y != IGNORE).sum())
-    lengths = (x != pad_id).sum(1).double()
-    last = 3 * C * F_ + C * V  # weights of the last MLP and the head
-    body = L * (4 * C * C + 3 * C * F_) + C * V - last
-    matmul = 6 * (body * tokens + last * (scored if answer_only else tokens))
-    attention = 6 * C * L * float((lengths**2).sum())
-    return matmul + attention
 
 
 # ----------------------------------------------------------------------------- training

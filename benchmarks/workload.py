@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 
-from selfimprove.data import TokenSet, build_token_set
+import torch
+
+from selfimprove.data import IGNORE, TokenSet, build_token_set
+from selfimprove.model import ModelConfig
 from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
 
@@ -23,3 +26,18 @@ def label_prompts(tok: Tokenizer, n: int, seed: int) -> tuple[list[list[int]], i
     rng = random.Random(seed)
     prompts = [[tok.bos_id] + tok.encode(task.prompt(task.sample(17, rng))) for _ in range(n)]
     return prompts, task.max_answer_len(17)
+
+
+def step_flops(cfg: ModelConfig, x: torch.Tensor, y: torch.Tensor, pad_id: int, answer_only: bool) -> float:
+    """Model FLOPs of one training step on batch (x, y), as in throughput.py's docstring: 6 per
+    matmul weight per non-pad input token (the last MLP and the head at scored positions only
+    with ``answer_only``), plus causal attention, 6 C T^2 per layer and sequence."""
+    C, F_, L, V = cfg.n_embd, cfg.mlp_hidden, cfg.n_layer, cfg.vocab_size
+    tokens = int((x != pad_id).sum())
+    scored = int((y != IGNORE).sum())
+    lengths = (x != pad_id).sum(1).double()
+    last = 3 * C * F_ + C * V  # weights of the last MLP and the head
+    body = L * (4 * C * C + 3 * C * F_) + C * V - last
+    matmul = 6 * (body * tokens + last * (scored if answer_only else tokens))
+    attention = 6 * C * L * float((lengths**2).sum())
+    return matmul + attention
