@@ -105,6 +105,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--tiny", action="store_true", help="tiny models and a few prompts: checks the script runs (figures meaningless)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads; 0 = the faster of 1 and all cores")
     ap.add_argument("--plain-malloc", action="store_true", help="keep glibc malloc's default settings")
+    ap.add_argument("--cpu-clock", action="store_true",
+                    help="time by this process's CPU time, not wall time: with --threads 1 on a shared machine, what "
+                         "the work costs on a free core (time spent waiting for the core is not counted)")
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
 
@@ -114,10 +117,10 @@ def matmul_rate(precision: str, n: int = 1024) -> float:
     return hardware.measure_rate(torch.bfloat16 if precision == "bf16" else torch.float32, n=n, reps=2)
 
 
-def timed(fn):
-    t = time.perf_counter()
+def timed(fn, clock=time.perf_counter):
+    t = clock()
     out = fn()
-    return out, time.perf_counter() - t
+    return out, clock() - t
 
 
 def choose_threads(requested: int, precision: str) -> tuple[int, dict[int, float]]:
@@ -140,8 +143,8 @@ def choose_threads(requested: int, precision: str) -> tuple[int, dict[int, float
 class OursTrainer:
     """Our real loop (``train_steps``) on our bucketed batch stream."""
 
-    def __init__(self, model, precision, sets, pad_id, seed):
-        self.model, self.pad_id, self.sets = model, pad_id, sets
+    def __init__(self, model, precision, sets, pad_id, seed, clock):
+        self.model, self.pad_id, self.sets, self.clock = model, pad_id, sets, clock
         # bucket=8 is the throughput option (the default, 1, pads like the baseline).
         self.cfg = TrainConfig(steps=10**6, batch_size=128, precision=precision, checkpoint_every=10**6, bucket=8)
         self.opt = make_optimizer(model, self.cfg)
@@ -151,7 +154,7 @@ class OursTrainer:
     def run(self, n: int):
         batches = {s: self.plan.batch(self.sets, s, self.pad_id) for s in range(self.step, self.step + n)}
         cfg = TrainConfig(**{**self.cfg.to_dict(), "steps": self.step + n})
-        _, dt = timed(lambda: train_steps(self.model, self.opt, cfg, batches.__getitem__, start=self.step))
+        _, dt = timed(lambda: train_steps(self.model, self.opt, cfg, batches.__getitem__, start=self.step), self.clock)
         self.step += n
         return list(batches.values()), dt
 
@@ -159,8 +162,8 @@ class OursTrainer:
 class HFTrainer:
     """The same loop by hand on HF's forward; batches padded to their longest row (bucket=1)."""
 
-    def __init__(self, hf, precision, sets, pad_id, seed):
-        self.hf, self.precision, self.pad_id, self.sets = hf, precision, pad_id, sets
+    def __init__(self, hf, precision, sets, pad_id, seed, clock):
+        self.hf, self.precision, self.pad_id, self.sets, self.clock = hf, precision, pad_id, sets, clock
         self.cfg = TrainConfig(steps=10**6, batch_size=128, precision=precision)
         self.opt = make_optimizer(hf, self.cfg)
         self.plan = BatchPlan(seed=seed, round=0, batch_size=128, bucket=1)
@@ -180,18 +183,19 @@ class HFTrainer:
                 self.opt.zero_grad(set_to_none=True)
                 loss.item()
 
-        _, dt = timed(loop)
+        _, dt = timed(loop, self.clock)
         self.step += n
         return batches, dt
 
 
-def bench_training(model, tok, sets, sizes: Sizes, precisions, seed, mm_rates, label):
+def bench_training(model, tok, sets, sizes: Sizes, precisions, seed, mm_rates, label, clock):
     """Interleaved training rounds of ours and HF in each precision; ``mm_rates[p]`` gets the
     matmul rate of precision p measured in every round (for MFU under the same load)."""
     sides = {}
     for precision in precisions:
-        sides[("ours", precision)] = OursTrainer(copy.deepcopy(model), precision, sets, tok.pad_id, seed)
-        sides[("HF", precision)] = HFTrainer(build_hf(model, tok.pad_id, tok.bos_id, tok.eos_id), precision, sets, tok.pad_id, seed)
+        sides[("ours", precision)] = OursTrainer(copy.deepcopy(model), precision, sets, tok.pad_id, seed, clock)
+        sides[("HF", precision)] = HFTrainer(build_hf(model, tok.pad_id, tok.bos_id, tok.eos_id), precision, sets, tok.pad_id,
+                                             seed, clock)
     stats = {key: {"rates": [], "useful": 0, "tokens": 0, "padded": 0, "flops": [], "secs": 0.0} for key in sides}
     for side in sides.values():  # warm-up: one step each, not timed
         side.run(1)
@@ -221,7 +225,7 @@ def bench_training(model, tok, sets, sizes: Sizes, precisions, seed, mm_rates, l
 # ----------------------------------------------------------------------------- labelling
 
 
-def bench_labelling(model, tok, sizes: Sizes, precisions, seed, label):
+def bench_labelling(model, tok, sizes: Sizes, precisions, seed, label, clock=time.perf_counter):
     prompts, limit = label_prompts(tok, sizes.prompts, seed + 1)
     never = -1  # an EOS id no token has: decoding runs to the bound, exactly `limit` tokens
     ours32 = copy.deepcopy(model).eval()
@@ -246,7 +250,7 @@ def bench_labelling(model, tok, sizes: Sizes, precisions, seed, label):
         fn()
     for r in range(sizes.label_rounds):
         for key, fn in sides.items():
-            out, dt = timed(fn)
+            out, dt = timed(fn, clock)
             assert all(len(o) == limit for o in out), f"{key}: not every row decoded {limit} tokens"
             stats[key]["rates"].append(len(prompts) / dt)
             stats[key]["outputs"] = out
@@ -268,7 +272,7 @@ def ratio(stats, a, b) -> float:
     return statistics.median(stats[a]["rates"]) / statistics.median(stats[b]["rates"])
 
 
-def measure_model(name, model, tok, sizes, precisions, seed) -> dict:
+def measure_model(name, model, tok, sizes, precisions, seed, clock) -> dict:
     """Both tables of one model (training, labelling) and its figures for the RESULT line."""
     sets = round0_sets(tok, sizes.examples, seed)
     # The baseline must be the same function before any timing means anything.
@@ -279,8 +283,8 @@ def measure_model(name, model, tok, sizes, precisions, seed) -> dict:
              f"{model.num_params() / 1e6:.2f}M parameters")
     print(f"{title}: HF NoPE model = ours, max |logit difference| {diff:.1e} in fp32 on a {tuple(x.shape)} batch", flush=True)
     mm_rates: dict[str, list[float]] = {p: [] for p in precisions}
-    train = bench_training(model, tok, sets, sizes, precisions, seed, mm_rates, name)
-    label, label_tokens = bench_labelling(model, tok, sizes, precisions, seed, name)
+    train = bench_training(model, tok, sets, sizes, precisions, seed, mm_rates, name, clock)
+    label, label_tokens = bench_labelling(model, tok, sizes, precisions, seed, name, clock)
     mm = {p: statistics.median(v) for p, v in mm_rates.items()}
     return {"title": title, "train": train, "label": label, "label_tokens": label_tokens, "mm": mm, "model": model}
 
@@ -364,20 +368,24 @@ def main(argv=None) -> None:
     tok = Tokenizer.for_task(task)
     demo_shape = TINY_MODEL if args.tiny else to_plain(load_config(DEMO).model)
     paper_shape = TINY_MODEL if args.tiny else {}
+    clock = time.process_time if args.cpu_clock else time.perf_counter
     t0 = time.perf_counter()
     torch.manual_seed(args.seed)
-    paper = measure_model("tiny stand-in for the paper config" if args.tiny else "paper 14M config", Transformer(ModelConfig(vocab_size=len(tok), **paper_shape)), tok, sizes,
-                          precisions, args.seed)
+    paper_name = "tiny stand-in for the paper config" if args.tiny else "paper 14M config"
+    paper = measure_model(paper_name, Transformer(ModelConfig(vocab_size=len(tok), **paper_shape)), tok, sizes, precisions,
+                          args.seed, clock)
     torch.manual_seed(args.seed)
     demo_cfg = ModelConfig(vocab_size=len(tok), **demo_shape)
-    demo = measure_model("tiny stand-in for the demo model" if args.tiny else "demo model (configs/demo.yaml)", Transformer(demo_cfg), tok, sizes, precisions, args.seed)
+    demo_name = "tiny stand-in for the demo model" if args.tiny else "demo model (configs/demo.yaml)"
+    demo = measure_model(demo_name, Transformer(demo_cfg), tok, sizes, precisions, args.seed, clock)
     paper_fig = print_tables(paper, tok.pad_id)
     demo_fig = print_tables(demo, tok.pad_id)
     stacked = bench_stacked(demo_cfg, tok, k=5, precision=best(demo["train"], "ours")[0][1],
                             rounds=1 if args.tiny or args.quick else 3, steps=1 if args.tiny else 4,
-                            prompts=sizes.prompts, seed=args.seed)
+                            prompts=sizes.prompts, seed=args.seed, clock=clock)
     wall = time.perf_counter() - t0
-    print(f"benchmark wall time {wall:.0f} s (shared machines: compare the ratios, measured side by side, not the rates)")
+    print(f"benchmark wall time {wall:.0f} s; timed by {'CPU time of this process' if args.cpu_clock else 'wall clock'} "
+          f"(on a shared machine compare the ratios, measured side by side, not the rates)")
     print(result_line({**paper_fig, "stacked_ratio": stacked, "demo_train_ratio": demo_fig["train_ratio"],
                        "demo_generate_ratio": demo_fig["generate_ratio"],
                        "outputs_identical": paper_fig["identical"] and demo_fig["identical"]}))
