@@ -120,12 +120,31 @@ def join_batches(batches: Sequence[Batch], pad_id: int) -> Batch:
     return torch.cat(xs), torch.cat(ys)
 
 
+def scored_positions(y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each model's scored (row, column) positions, padded to one count N per model so the last
+    block's stacked layers see k equal groups: (rows, cols, targets), each (k*N,), model-major;
+    a padding entry points at its model's first position with target IGNORE."""
+    B = y.shape[0] // k
+    groups = [(y[m * B : (m + 1) * B] != IGNORE).nonzero(as_tuple=True) for m in range(k)]
+    n = max(len(r) for r, _ in groups)
+    rows, cols = [], []
+    for m, (r, c) in enumerate(groups):
+        pad = n - len(r)
+        rows.append(torch.cat([r + m * B, torch.full((pad,), m * B, dtype=r.dtype, device=r.device)]))
+        cols.append(torch.cat([c, torch.zeros(pad, dtype=c.dtype, device=c.device)]))
+    rows_, cols_ = torch.cat(rows), torch.cat(cols)
+    real = torch.cat([torch.arange(n, device=y.device) < len(r) for r, _ in groups])
+    return rows_, cols_, torch.where(real, y[rows_, cols_], IGNORE)
+
+
 def stacked_answer_loss(stacked: Transformer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Each model's answer-only loss (mean over its own scored positions), shape (k,)."""
+    """Each model's answer-only loss (mean over its own scored positions), shape (k,). As in
+    ``train.answer_loss`` the last MLP and the head run at the scored positions only."""
     k = stacked.n_models
-    logits = stacked(x)  # (k*B, T, V): every position, since models score different counts
-    per_position = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction="none")
-    scored = (y != IGNORE).reshape(k, -1).sum(1)
+    rows, cols, targets = scored_positions(y, k)
+    logits = stacked(x, keep=(rows, cols))  # (k*N, V)
+    per_position = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE, reduction="none")
+    scored = (targets != IGNORE).reshape(k, -1).sum(1)
     return per_position.reshape(k, -1).sum(1) / scored
 
 
