@@ -1,6 +1,7 @@
 """Throughput of our training loop and labelling against Hugging Face Llama (true NoPE), same weights.
 
-Run: ``make bench`` (or ``.venv/bin/python benchmarks/throughput.py [--quick | --tiny] [--threads N]``).
+Run: ``make bench`` (or ``.venv/bin/python benchmarks/throughput.py [--quick | --tiny] [--threads N] [--cpu-clock]``;
+on a shared machine ``--threads 1 --cpu-clock`` times each side by the CPU time it used).
 
 It first names the hardware: the CPU, its AVX-512 BF16 / AMX / AVX2 flags and the fp32 and bf16
 matmul rates measured in this run. Where bf16 runs at a small fraction of fp32 (no native bf16:

@@ -13,6 +13,11 @@ own answer positions, gradients are clipped per model (its own global norm), and
 elementwise, so one optimizer over the stacked weights updates each slice exactly as k
 optimizers would. ``tests/test_ensemble.py`` checks weights and greedy answers against k separate
 models.
+
+Not yet used by ``rounds.py``: a run would also need each model's AdamW state stacked and
+unstacked around its checkpoints. Measured on 2 shared CPU cores (docs/RESULTS.md), stacking
+pays in labelling (many small decoding steps) but not in training, whose matmuls at batch 128
+are already large.
 """
 
 from __future__ import annotations
