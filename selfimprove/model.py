@@ -117,16 +117,24 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
 
     On CPU the fused SDPA kernel with a mask costs 1.6x more than three plain ops at decoding
     shapes (measured in fp32: 4.0 ms vs 2.5 ms per layer at B=256, H=6, T=1, Tk=55; 4x in bf16),
-    and it runs in every layer of every decoding step.
+    and it runs in every layer of every decoding step. The plain ops are 3-d ``bmm`` calls on the
+    (B*H, Tk, D) view of the cache - a slice of the preallocated cache is such a view, where 4-d
+    ``matmul`` copied it - and ``baddbmm`` adds the mask as a 0/-inf bias while it scales the
+    scores (one pass instead of three; 12 vs 16 ms a layer at B=256, Tk=40 of 55).
     """
     if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    B, H, T, D = q.shape
+    Tk = k.shape[-2]
     # fp32 even under bf16 autocast, as inside SDPA: with scores rounded to bf16, the bf16 labels
     # of a trained model matched its fp32 labels on 3,382 of 3,600 prompts (1-12 digits), against
     # 3,489 in fp32 - the differences sit at the lengths being labelled, where it is unsure.
     with torch.autocast("cpu", enabled=False):
-        scores = (q.float() @ k.float().transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, H, T, Tk)
-        return scores.masked_fill(~mask, float("-inf")).softmax(-1) @ v.float()
+        bias = torch.zeros(mask.shape, device=q.device).masked_fill_(~mask, float("-inf"))
+        bias = bias.expand(B, H, T, Tk).reshape(B * H, T, Tk)
+        keys = k.float().reshape(B * H, Tk, D).transpose(1, 2)
+        scores = torch.baddbmm(bias, q.float().reshape(B * H, T, D), keys, alpha=D**-0.5)  # (B*H, T, Tk)
+        return torch.bmm(scores.softmax(-1), v.float().reshape(B * H, Tk, D)).view(B, H, T, D)
 
 
 class Attention(nn.Module):
@@ -149,10 +157,11 @@ class Attention(nn.Module):
             start = cache.length
             cache.k[self.layer, :, :, start : start + T] = k
             cache.v[self.layer, :, :, start : start + T] = v
-            # Attend over the whole preallocated cache (the mask hides unfilled positions): a
-            # slice [:start+T] is not contiguous, and copying it every step cost 2x the attention.
-            k, v = cache.k[self.layer], cache.v[self.layer]  # (B, H, Tmax, D)
-            y = masked_attention(q, k, v, mask)
+            # Only the filled positions: the slice is a strided view that masked_attention's
+            # bmm reads in place (no copy), and the unfilled tail is never touched.
+            end = start + T
+            k, v = cache.k[self.layer, :, :, :end], cache.v[self.layer, :, :, :end]  # (B, H, end, D)
+            y = masked_attention(q, k, v, mask[..., :end])
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.proj(y)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from selfimprove import distributed
+from selfimprove import distributed, hardware
 from selfimprove.checkpoint import has_checkpoint, load_checkpoint, read_state, save_checkpoint
 from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
@@ -429,6 +429,9 @@ def _rounds(cfg: RunConfig, out: Path, device: torch.device, log, base: Path | N
     run = Run(cfg, out, device, log=log if distributed.is_main() else lambda line: None)
     precision = inference_precision(cfg, run.device)
     write_runtime(run, precision)
+    used = tuple(resolve_precision(t.precision, run.device) for t in (cfg.round0.train, cfg.rounds.train)) + (precision,)
+    if warning := hardware.precision_warning(used, run.device):
+        run.log(warning)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
     for r in range(cfg.rounds.count + 1):

@@ -1,0 +1,258 @@
+"""k models of one shape as one batched model: the k vote models trained and labelling together.
+
+``stack(models)`` returns a ``Transformer`` whose every weight holds all k models' copies, (k, ...),
+and whose batch holds the k models' rows model-major: rows ``m*B … (m+1)*B - 1`` belong to model
+m. Each linear layer is one batched product (``bmm``) over the k weight matrices, the embedding
+and the norms pick each row's own model's weights, and attention is per row anyway; so the model
+code, the KV cache and the decoding mask are the ones ``Transformer`` already uses. What stacking
+buys is fewer, larger operations: on a CPU a small model's step is mostly per-operation overhead,
+and k separate models pay it k times.
+
+Stacked training equals k separate ``train_steps`` runs: each model's loss is its own mean over its
+own answer positions, gradients are clipped per model (its own global norm), and AdamW is
+elementwise, so one optimizer over the stacked weights updates each slice exactly as k
+optimizers would. ``tests/test_ensemble.py`` checks weights and greedy answers against k separate
+models.
+
+Not yet used by ``rounds.py``: a run would also need each model's AdamW state stacked and
+unstacked around its checkpoints. Measured on 2 shared CPU cores (docs/RESULTS.md), stacking
+pays in labelling (many small decoding steps) but not in training, whose matmuls at batch 128
+are already large.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfimprove.data import IGNORE
+from selfimprove.generate import autocast
+from selfimprove.model import KVCache, RMSNorm, Transformer
+from selfimprove.train import TrainConfig, lr_at
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y), each (B, T)
+
+
+class StackedLinear(nn.Module):
+    """k bias-free linear layers; input rows model-major, (k*n, ..., in) -> (k*n, ..., out)."""
+
+    def __init__(self, layers: Sequence[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))  # (k, out, in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, shape = self.weight.shape[0], x.shape
+        y = torch.bmm(x.reshape(k, -1, shape[-1]), self.weight.transpose(1, 2))  # (k, n*..., out)
+        return y.reshape(*shape[:-1], self.weight.shape[1])
+
+
+class StackedEmbedding(nn.Module):
+    """k embedding tables; row block m of the ids looks up table m."""
+
+    def __init__(self, tables: Sequence[nn.Embedding]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([t.weight.detach() for t in tables]))  # (k, V, C)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        k, V, C = self.weight.shape
+        offset = torch.arange(k, device=idx.device)[:, None] * V  # table m starts at row m*V
+        flat = idx.reshape(k, -1) + offset
+        return F.embedding(flat, self.weight.reshape(k * V, C)).reshape(*idx.shape, C)
+
+
+class StackedRMSNorm(nn.Module):
+    def __init__(self, norms: Sequence[RMSNorm]) -> None:
+        super().__init__()
+        self.eps = norms[0].eps
+        self.weight = nn.Parameter(torch.stack([n.weight.detach() for n in norms]))  # (k, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, C = self.weight.shape
+        y = F.rms_norm(x, (C,), None, self.eps)
+        return (y.reshape(k, -1, C) * self.weight[:, None, :]).reshape(x.shape)
+
+
+STACKED = {nn.Linear: StackedLinear, nn.Embedding: StackedEmbedding, RMSNorm: StackedRMSNorm}
+
+
+def stack(models: Sequence[Transformer]) -> Transformer:
+    """One model holding copies of all of ``models``' weights (same config); see the module doc."""
+    if len({m.cfg for m in models}) != 1:
+        raise ValueError("stacked models must share one ModelConfig")
+    stacked = copy.deepcopy(models[0])
+    parts = [dict(m.named_modules()) for m in models]
+    for name, module in list(stacked.named_modules()):
+        kind = STACKED.get(type(module))
+        if kind is None:
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        parent = stacked.get_submodule(parent_name) if parent_name else stacked
+        setattr(parent, attr, kind([p[name] for p in parts]))
+    stacked.n_models = len(models)
+    return stacked.train(models[0].training)
+
+
+@torch.no_grad()
+def unstack(stacked: Transformer, models: Sequence[Transformer]) -> None:
+    """Copy each slice of ``stacked``'s weights back into the matching one of ``models``."""
+    for name, weight in stacked.named_parameters():
+        for m, model in enumerate(models):
+            model.get_parameter(name).copy_(weight[m])
+
+
+def make_stacked_optimizer(stacked: Transformer, cfg: TrainConfig) -> torch.optim.AdamW:
+    """``train.make_optimizer``'s groups, judged by each model's own weight shapes: a stacked
+    norm weight is (k, C) but decays like a vector (not at all)."""
+    decay = [p for p in stacked.parameters() if p.dim() - 1 >= 2]
+    no_decay = [p for p in stacked.parameters() if p.dim() - 1 < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = next(stacked.parameters()).device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
+
+
+def join_batches(batches: Sequence[Batch], pad_id: int) -> Batch:
+    """k batches of B rows -> one (k*B, T) batch, right-padded to the longest (pads are never
+    targets, and with a causal mask they never reach a real position)."""
+    if len({x.shape[0] for x, _ in batches}) != 1:
+        raise ValueError("every model's batch must have the same number of rows")
+    T = max(x.shape[1] for x, _ in batches)
+    xs = [F.pad(x, (0, T - x.shape[1]), value=pad_id) for x, _ in batches]
+    ys = [F.pad(y, (0, T - y.shape[1]), value=IGNORE) for _, y in batches]
+    return torch.cat(xs), torch.cat(ys)
+
+
+def scored_positions(y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each model's scored (row, column) positions, padded to one count N per model so the last
+    block's stacked layers see k equal groups: (rows, cols, targets), each (k*N,), model-major;
+    a padding entry points at its model's first position with target IGNORE."""
+    B = y.shape[0] // k
+    groups = [(y[m * B : (m + 1) * B] != IGNORE).nonzero(as_tuple=True) for m in range(k)]
+    n = max(len(r) for r, _ in groups)
+    rows, cols = [], []
+    for m, (r, c) in enumerate(groups):
+        pad = n - len(r)
+        rows.append(torch.cat([r + m * B, torch.full((pad,), m * B, dtype=r.dtype, device=r.device)]))
+        cols.append(torch.cat([c, torch.zeros(pad, dtype=c.dtype, device=c.device)]))
+    rows_, cols_ = torch.cat(rows), torch.cat(cols)
+    real = torch.cat([torch.arange(n, device=y.device) < len(r) for r, _ in groups])
+    return rows_, cols_, torch.where(real, y[rows_, cols_], IGNORE)
+
+
+def stacked_answer_loss(stacked: Transformer, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each model's answer-only loss (mean over its own scored positions), shape (k,). As in
+    ``train.answer_loss`` the last MLP and the head run at the scored positions only."""
+    k = stacked.n_models
+    rows, cols, targets = scored_positions(y, k)
+    logits = stacked(x, keep=(rows, cols))  # (k*N, V)
+    per_position = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE, reduction="none")
+    scored = (targets != IGNORE).reshape(k, -1).sum(1)
+    return per_position.reshape(k, -1).sum(1) / scored
+
+
+def clip_per_model(stacked: Transformer, max_norm: float) -> None:
+    """``clip_grad_norm_`` applied to each model's slice of the gradients separately."""
+    grads = [p.grad for p in stacked.parameters() if p.grad is not None]
+    norms = torch.stack([g.flatten(1).float().pow(2).sum(1) for g in grads]).sum(0).sqrt()  # (k,)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+
+
+def stacked_train_steps(
+    stacked: Transformer,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    get_batches: Callable[[int], Sequence[Batch]],
+    pad_id: int,
+    precision: str,
+    start: int = 0,
+) -> list[list[float]]:
+    """``train.train_steps`` for all k models at once: ``get_batches(step)`` gives each model's own
+    batch; returns each step's k losses. (Single process only: no DDP, no checkpoints.)"""
+    device = next(stacked.parameters()).device
+    stacked.train()
+    losses = []
+    for step in range(start, cfg.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        x, y = join_batches(get_batches(step), pad_id)
+        with autocast(device, precision):
+            loss = stacked_answer_loss(stacked, x.to(device), y.to(device))
+        loss.sum().backward()  # model m's weights get only model m's gradient
+        if cfg.grad_clip > 0:
+            clip_per_model(stacked, cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.tolist())
+    return losses
+
+
+@torch.no_grad()
+def stacked_greedy_batch(
+    stacked: Transformer,
+    prompts: Sequence[Sequence[int]],
+    limits: Sequence[int],
+    eos_id: int,
+    pad_id: int,
+    precision: str = "fp32",
+) -> list[list[list[int]]]:
+    """Every model's greedy answers to the same prompts: ``out[m][i]`` is what
+    ``generate.greedy_batch`` gives for model m and prompt i. Finished rows stay in the batch
+    (dropping them would leave the models with different row counts) and are simply not read."""
+    k, device = stacked.n_models, next(stacked.parameters()).device
+    B, P = len(prompts), max(len(p) for p in prompts)
+    max_new = max(limits)
+    cache = KVCache(stacked.cfg, k * B, P + max_new, device, next(stacked.parameters()).dtype)
+    idx = torch.full((B, P), pad_id, dtype=torch.long)
+    valid = torch.zeros(B, P, dtype=torch.bool)
+    for row, prompt in enumerate(prompts):
+        idx[row, P - len(prompt) :] = torch.as_tensor(prompt, dtype=torch.long)
+        valid[row, P - len(prompt) :] = True
+    cache.valid[:, :P] = valid.repeat(k, 1).to(device)
+    idx = idx.repeat(k, 1).to(device)  # (k*B, P), model-major
+    positions = (cache.valid[:, :P].long().cumsum(1) - 1).clamp(min=0)  # RoPE only
+    limit = torch.as_tensor(limits, device=device).repeat(k)
+    finished = torch.zeros(k * B, dtype=torch.bool, device=device)
+    tokens = []
+    with autocast(device, precision):
+        logits = stacked(idx, cache, positions, last_only=True)  # (k*B, 1, V)
+        for step in range(max_new):
+            token = logits[:, -1].argmax(-1)  # (k*B,)
+            finished |= (token == eos_id) | (limit <= step)
+            tokens.append(torch.where(finished, -1, token))
+            if step == max_new - 1 or bool(finished.all()):
+                break
+            cache.valid[:, cache.length] = True
+            positions = positions[:, -1:] + 1
+            logits = stacked(token[:, None], cache, positions=positions)
+    table = torch.stack(tokens, 1).tolist()  # (k*B, steps); -1 after a row finished
+    rows = [[t for t in row if t >= 0] for row in table]
+    return [rows[m * B : (m + 1) * B] for m in range(k)]
+
+
+def stacked_labels(
+    stacked: Transformer,
+    prompts: Sequence[Sequence[int]],
+    limits: Sequence[int],
+    eos_id: int,
+    pad_id: int,
+    batch_size: int = 256,
+    precision: str = "fp32",
+) -> list[list[list[int]]]:
+    """``generate.greedy_labels`` for every model at once (``batch_size`` prompts per model)."""
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), limits[i]))
+    results: list[list[list[int]]] = [[[] for _ in prompts] for _ in range(stacked.n_models)]
+    was_training = stacked.training
+    stacked.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        outs = stacked_greedy_batch(stacked, [prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
+        for m, model_outs in enumerate(outs):
+            for i, tokens in zip(chunk, model_outs):
+                results[m][i] = tokens
+    stacked.train(was_training)
+    return results

@@ -1,0 +1,53 @@
+"""benchmarks/throughput.py: its RESULT line, its bf16 skip (rates injected) and a tiny end-to-end run."""
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from selfimprove.hardware import MatmulRates
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+
+
+def load_throughput():
+    spec = importlib.util.spec_from_file_location("throughput", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["throughput"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bf16_rows_are_skipped_with_a_reason_where_bf16_is_emulated():
+    bench = load_throughput()
+    precisions, why = bench.precisions_to_run(MatmulRates(fp32=130.0, bf16=0.34))
+    assert precisions == ["fp32"]
+    assert why.startswith("bf16 rows skipped") and "0.3%" in why and "130" in why
+    assert bench.precisions_to_run(MatmulRates(fp32=130.0, bf16=260.0)) == (["bf16", "fp32"], None)
+
+
+def test_the_result_line_has_every_key_and_refuses_a_missing_one():
+    bench = load_throughput()
+    values = {key: 0.5 for key in bench.RESULT_KEYS} | {"outputs_identical": True}
+    line = bench.result_line(values)
+    assert line.startswith("RESULT ")
+    assert [kv.split("=")[0] for kv in line.split()[1:]] == list(bench.RESULT_KEYS)
+    with pytest.raises(KeyError, match="stacked_ratio"):
+        bench.result_line({k: v for k, v in values.items() if k != "stacked_ratio"})
+
+
+@pytest.mark.slow  # ~15 s on a quiet 2-core machine (imports torch and transformers), 40 s shared
+def test_a_tiny_benchmark_run_ends_with_the_result_line():
+    out = subprocess.run([sys.executable, str(BENCH), "--tiny", "--threads", "1", "--plain-malloc"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert out.startswith("hardware: ") and "fp32" in out.splitlines()[0]
+    last = out.strip().splitlines()[-1]
+    keys = re.findall(r"(\w+)=", last)
+    assert last.startswith("RESULT ") and keys == ["train_ratio", "generate_ratio", "mfu", "stacked_ratio",
+                                                     "demo_train_ratio", "demo_generate_ratio", "outputs_identical"]
+    assert "stacked ensemble: k = 5" in out and "demo model" in out
