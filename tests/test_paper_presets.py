@@ -17,7 +17,9 @@ from selfimprove.cli import main
 from selfimprove.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
+# The pretrained-model presets need a model folder; tests/test_hf_backend.py runs both of them for
+# two rounds at toy scale on a tiny local Llama.
+PAPER = sorted(p for p in (ROOT / "configs" / "paper").glob("*.yaml") if "llama" not in p.stem)
 FAST = {"maze_hops_majority", "copy_accelerated"}
 TOY = ["scale=tiny", "threads=1", "device=cpu"]
 
