@@ -5,16 +5,7 @@
 sin = 0: ``q * 1 + rotate_half(q) * 0 == q`` exactly, and the model sees only the causal mask.
 ``check_same_logits`` proves the result computes our model's logits before anything is timed.
 
-Weight mapping (ours -> HF); our fused matrices are split row-wise, in the order we fuse them::
-
-    embed                   -> model.embed_tokens
-    blocks.i.attn_norm      -> model.layers.i.input_layernorm
-    blocks.i.attn.qkv       -> q_proj, k_proj, v_proj   (rows [0:C], [C:2C], [2C:3C])
-    blocks.i.attn.proj      -> o_proj
-    blocks.i.mlp_norm       -> post_attention_layernorm
-    blocks.i.mlp.gate_up    -> gate_proj, up_proj       (rows [0:F], [F:2F])
-    blocks.i.mlp.down       -> down_proj
-    norm, head              -> model.norm, lm_head
+Weights are mapped as for ``selfimprove export`` (``selfimprove/export.py``, ``hf_state_dict``).
 
 Training baseline: a plain loop (forward -> our masked loss -> backward -> clip -> AdamW step),
 not ``Trainer``, so both sides run the same optimizer, loss, clipping and batches and only the
@@ -73,27 +64,11 @@ def hf_config(cfg: ModelConfig, pad_id: int, bos_id: int, eos_id: int) -> LlamaC
 
 @torch.no_grad()
 def load_into_hf(hf: LlamaForCausalLM, model: Transformer) -> None:
-    """Copy our weights into ``hf`` (same config), splitting the fused matrices."""
-    C, Fh = model.cfg.n_embd, model.cfg.mlp_hidden
+    """Copy our weights into ``hf`` (same config), the fused matrices split as export.py does."""
+    from selfimprove.export import hf_state_dict
+
     dtype = next(hf.parameters()).dtype
-    hf.model.embed_tokens.weight.copy_(model.embed.weight.to(dtype))
-    for ours, theirs in zip(model.blocks, hf.model.layers):
-        a, m = theirs.self_attn, theirs.mlp
-        qkv, gate_up = ours.attn.qkv.weight, ours.mlp.gate_up.weight  # (3C, C), (2F, C)
-        for dst, src in (
-            (theirs.input_layernorm.weight, ours.attn_norm.weight),
-            (a.q_proj.weight, qkv[:C]),
-            (a.k_proj.weight, qkv[C : 2 * C]),
-            (a.v_proj.weight, qkv[2 * C :]),
-            (a.o_proj.weight, ours.attn.proj.weight),
-            (theirs.post_attention_layernorm.weight, ours.mlp_norm.weight),
-            (m.gate_proj.weight, gate_up[:Fh]),
-            (m.up_proj.weight, gate_up[Fh:]),
-            (m.down_proj.weight, ours.mlp.down.weight),
-        ):
-            dst.copy_(src.to(dtype))
-    hf.model.norm.weight.copy_(model.norm.weight.to(dtype))
-    hf.lm_head.weight.copy_(model.head.weight.to(dtype))
+    hf.load_state_dict({k: v.to(dtype) for k, v in hf_state_dict(model).items()})
 
 
 def build_hf(model: Transformer, pad_id: int, bos_id: int, eos_id: int, attn: str = "sdpa") -> LlamaForCausalLM:
