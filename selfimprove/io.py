@@ -6,12 +6,13 @@ files it finds, so no reader may ever see half a file:
 * whole files are written to a temporary name in the same folder, fsynced, then renamed with
   ``os.replace`` (atomic on POSIX when source and target share a filesystem, which the same
   folder guarantees);
-* append-only logs (``metrics.jsonl``) get one ``json`` line per call, fsynced; a kill can at
-  worst tear the *last* line, which ``read_jsonl`` skips and the next ``append_jsonl`` trims.
+* JSON-lines files (``metrics.jsonl``, ``labels.jsonl``) are rewritten whole the same way;
+  ``read_jsonl`` still skips a torn last line, for files copied from a live run or written by
+  older versions that appended.
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "log.jsonl"
->>> append_jsonl(p, {"round": 0}); append_jsonl(p, {"round": 1})
+>>> atomic_write_text(p, '{"round": 0}\\n{"round": 1}\\n')
 >>> read_jsonl(p)
 [{'round': 0}, {'round': 1}]
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 from selfimprove.errors import UserError
 
-__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl", "read_yaml", "run_dir_lock"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json", "read_jsonl", "read_yaml", "run_dir_lock"]
 
 # mkstemp creates files 0600; a plain open() would give 0666 minus the umask. Read the umask once
 # at import (os.umask can only be read by setting it) so renamed files get the ordinary mode.
@@ -65,22 +66,6 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def append_jsonl(path: Path | str, obj: Any) -> None:
-    """Append ``obj`` as one JSON line to ``path`` and fsync it.
-
-    If an earlier writer was killed mid-line, that torn tail is cut off first; otherwise the new
-    record would be glued onto the fragment and both would be lost.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(obj, separators=(", ", ": ")) + "\n").encode("utf-8")
-    with open(path, "a+b") as f:
-        _trim_torn_tail(f)
-        f.write(line)  # one write call: a kill leaves at most this one line torn
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def read_jsonl(path: Path | str) -> list[Any]:
     """Read every JSON line of ``path``; a torn (unparseable, unterminated) last line is skipped.
 
@@ -109,38 +94,6 @@ def read_jsonl(path: Path | str) -> list[Any]:
         except ValueError:
             pass  # torn by a kill mid-append; the record was never complete
     return out
-
-
-def _trim_torn_tail(f: Any) -> None:
-    """Make an append-mode binary file end in a newline before the next record is appended.
-
-    An unterminated last line that parses as JSON (a hand-edited file) is kept and terminated,
-    matching what ``read_jsonl`` returns; one that does not parse is a torn write and is cut.
-    """
-    size = f.seek(0, os.SEEK_END)
-    if size == 0:
-        return
-    f.seek(size - 1)
-    if f.read(1) == b"\n":
-        return
-    # Scan backwards in blocks: torn lines are short, so this reads one block in practice.
-    pos, block, fragment = size, 1 << 16, b""
-    start = 0
-    while pos > 0:
-        start = max(0, pos - block)
-        f.seek(start)
-        fragment = f.read(pos - start) + fragment
-        cut = fragment.rfind(b"\n")
-        if cut >= 0:
-            start, fragment = start + cut + 1, fragment[cut + 1 :]
-            break
-        pos = start
-    try:
-        json.loads(fragment)
-    except ValueError:
-        f.truncate(start)
-        return
-    f.write(b"\n")
 
 
 def fsync_dir(folder: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selfimprove.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl
+from selfimprove.io import atomic_write_bytes, atomic_write_text, read_jsonl
 
 
 def test_atomic_write_leaves_only_the_target(tmp_path: Path) -> None:
@@ -40,14 +40,6 @@ def test_failed_write_keeps_old_content_and_no_temp(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
-def test_append_and_read_jsonl(tmp_path: Path) -> None:
-    log = tmp_path / "metrics.jsonl"
-    for r in range(3):
-        append_jsonl(log, {"round": r, "accuracy": 0.5})
-    assert [row["round"] for row in read_jsonl(log)] == [0, 1, 2]
-    assert log.read_text().count("\n") == 3
-
-
 def test_read_jsonl_skips_torn_last_line(tmp_path: Path) -> None:
     log = tmp_path / "metrics.jsonl"
     log.write_text('{"round": 0}\n{"round": 1}\n{"round": 2, "acc')
@@ -65,25 +57,3 @@ def test_read_jsonl_rejects_corruption_in_the_middle(tmp_path: Path) -> None:
     log.write_text('{"round": 0}\n{"rou\n{"round": 2}\n')
     with pytest.raises(ValueError, match=":2:"):
         read_jsonl(log)
-
-
-def test_append_after_torn_line_trims_it(tmp_path: Path) -> None:
-    log = tmp_path / "metrics.jsonl"
-    log.write_text('{"round": 0}\n{"round": 1, "acc')
-    append_jsonl(log, {"round": 1})
-    assert read_jsonl(log) == [{"round": 0}, {"round": 1}]
-    assert log.read_text() == '{"round": 0}\n{"round": 1}\n'
-
-
-def test_append_after_complete_unterminated_line_keeps_it(tmp_path: Path) -> None:
-    log = tmp_path / "metrics.jsonl"
-    log.write_text('{"round": 0}')
-    append_jsonl(log, {"round": 1})
-    assert read_jsonl(log) == [{"round": 0}, {"round": 1}]
-
-
-def test_append_after_single_torn_line(tmp_path: Path) -> None:
-    log = tmp_path / "metrics.jsonl"
-    log.write_text('{"rou')
-    append_jsonl(log, {"round": 0})
-    assert read_jsonl(log) == [{"round": 0}]

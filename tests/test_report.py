@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from selfimprove.io import append_jsonl, atomic_write_text
+from selfimprove.io import atomic_write_text
 from selfimprove.report import (
     ReportError,
     fmt_difficulties,
@@ -21,6 +21,12 @@ from selfimprove.report import (
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def append_jsonl(path: Path, obj) -> None:
+    """One line onto a hand-made run's metrics.jsonl (as a run's rewrite would leave it)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(obj) + "\n")
 
 
 def _write_round(run: Path, r: int, cells: dict[Any, float], trained: list[Any], *,
