@@ -13,6 +13,7 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
+from run_records import evals
 from tokenizers import Regex, pre_tokenizers
 from tokenizers import Tokenizer as RawTokenizer
 from tokenizers.models import WordLevel
@@ -131,13 +132,6 @@ def test_own_greedy_decoding_equals_hugging_face_generate(llama):
     assert ours == theirs
 
 
-def evals(run_dir: Path) -> dict:
-    out = {}
-    for path in sorted(run_dir.glob("round_*/eval.json")):
-        record = json.loads(path.read_text())
-        record.pop("wall_time_s")
-        out[path.parent.name] = record
-    return out
 
 
 def test_a_lora_run_resumed_after_a_crash_equals_the_uninterrupted_run(llama, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from run_records import evals
 
 from selfimprove.cli import main
 from selfimprove.config import load_config, to_plain
@@ -19,14 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
 
 
-def evals(run_dir: Path) -> dict:
-    """Every round's eval.json without the wall time (the one field allowed to differ)."""
-    out = {}
-    for path in sorted(run_dir.glob("round_*/eval.json")):
-        record = json.loads(path.read_text())
-        record.pop("wall_time_s")
-        out[path.parent.name] = record
-    return out
 
 
 @pytest.fixture(scope="module")
