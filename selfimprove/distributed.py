@@ -91,9 +91,9 @@ def threads_per_rank(cores: int) -> int:
     return max(1, cores // local_world_size())
 
 
-def token_weighted(loss: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """This rank's mean ``loss`` over its ``tokens`` scored positions -> (the loss to backpropagate,
-    the mean over every rank's tokens).
+def token_weighted(loss: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's mean ``loss`` over its ``scored`` positions (a bool mask) -> (the loss to
+    backpropagate, the mean over every rank's scored positions).
 
     DDP averages gradients with equal weight per rank, but the ranks' halves of a batch hold
     different numbers of answer tokens, so plain per-rank means train a different objective from
@@ -102,6 +102,7 @@ def token_weighted(loss: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tens
     """
     if world_size() == 1:
         return loss, loss.detach()
+    tokens = scored.sum().to(loss.device)
     both = torch.stack([loss.detach().float() * tokens, tokens.float()])
     dist.all_reduce(both)
     return loss * (tokens * world_size() / both[1]), both[0] / both[1]

@@ -145,7 +145,7 @@ def train_steps(
             x, y = distributed.rows_of_this_rank(x), distributed.rows_of_this_rank(y)
         with autocast(device, precision):
             loss = answer_loss(net, x.to(device), y.to(device))
-        loss, mean = distributed.token_weighted(loss, (y != IGNORE).sum().to(device))
+        loss, mean = distributed.token_weighted(loss, y != IGNORE)  # single process: the loss as it is
         value = mean.item()
         if not math.isfinite(value):
             raise DivergedError(f"{where}: the loss became {value} at step {step}; the last checkpoint before it "
