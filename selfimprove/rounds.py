@@ -229,8 +229,8 @@ def train_round(run: Run, r: int) -> None:
     folder = run.round_dir(r)
     distributed.barrier()
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
-        start = 0
-        if distributed.main_decides(has_checkpoint(folder, run.prefix(m))):
+        start, resumed = 0, distributed.main_decides(has_checkpoint(folder, run.prefix(m)))
+        if resumed:
             start = load_checkpoint(folder, model, opt, run.prefix(m))["step"]
         elif r > 0:
             load_checkpoint(run.round_dir(r - 1), model, opt, run.prefix(m))
@@ -249,7 +249,7 @@ def train_round(run: Run, r: int) -> None:
         if start < tcfg.steps:
             train_steps(model, opt, tcfg, lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id), start, checkpoint,
                         desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
-        elif not distributed.main_decides(has_checkpoint(folder, run.prefix(m))):
+        elif not resumed:
             checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk
 
 
