@@ -1,7 +1,7 @@
 """Where tasks come from: this package's modules, installed packages, and a user's own file.
 
 Every task module ends with ``register("sort", SortTask)``; ``SortTask(**options)`` builds the
-task. Three sources, looked up by name:
+task. The sources, looked up by name:
 
 - built-in: every module of ``selfimprove/tasks`` (found by listing the folder, so a new module is
   one file and no import list to edit);
@@ -14,7 +14,9 @@ task. Three sources, looked up by name:
 - a file: ``task: {path: my_tasks/sort.py}`` in a config (``build_task(name, path, options)``).
   The file is run as Python, with the user's rights: it is the user's own code, trusted as any
   script they run, so name only files you wrote or read. Its tasks are kept per file, so two
-  experiments' files may both define a ``sort``.
+  experiments' files may both define a ``sort``;
+- imported: ``register`` called by any other module once imported (a script's own task module,
+  or an entry point's module that registers itself as a task file does).
 
 A name defined twice (a file or an entry point reusing a built-in's name, two packages with one
 name) is refused: run directories, checkpoints and tokenizers refer to a task by its name.
@@ -51,13 +53,19 @@ LOAD_ERRORS = (ImportError, SyntaxError, NameError, AttributeError, TypeError, V
 
 _BUILTIN: dict[str, Factory] = {}
 _FILES: dict[Path, dict[str, Factory]] = {}  # resolved task file -> the tasks it registered
+# Tasks registered by other imported code: a script's own module, or an installed package's
+# module that ends with register() like a task file does.
+_IMPORTED: dict[str, Factory] = {}
 _collecting: dict[str, Factory] | None = None  # while a task file runs, its register() calls go here
 _builtins_loaded = False
 
 
 def register(name: str, factory: Factory) -> None:
     """Makes a task constructible by name; ``factory(**options)`` builds it. Called at import."""
-    table = _BUILTIN if _collecting is None else _collecting
+    if _collecting is not None:
+        table = _collecting
+    else:  # a module of this package (imported by anyone, in any order), or other imported code
+        table = _BUILTIN if getattr(factory, "__module__", "").startswith(__package__ + ".") else _IMPORTED
     if not isinstance(name, str) or not name.isidentifier():
         raise TaskError(f"a task name must be a Python identifier like 'sort_digits', got {name!r}")
     if table.get(name, factory) is not factory:
@@ -66,18 +74,20 @@ def register(name: str, factory: Factory) -> None:
 
 
 def task_names() -> list[str]:
-    """Built-in and installed tasks (tasks of files are named by their config, not listed)."""
+    """Built-in, installed and imported tasks (a file's tasks are named by its config, not listed)."""
     _load_builtins()
-    return sorted(set(_BUILTIN) | {ep.name for ep in _entry_points()})
+    return sorted(set(_BUILTIN) | set(_IMPORTED) | {ep.name for ep in _entry_points()})
 
 
 def task_source(name: str) -> str:
-    """``"built-in"`` or ``"entry point of <distribution>"``, for ``selfimprove tasks``."""
+    """``"built-in"``, ``"entry point of <distribution>"`` or ``"registered by <module>"``."""
     _load_builtins()
+    eps = [ep for ep in _entry_points() if ep.name == name]
     if name in _BUILTIN:
         return "built-in"
-    eps = [ep for ep in _entry_points() if ep.name == name]
-    return f"entry point of {_distribution(eps[0])}" if eps else "unknown"
+    if eps:
+        return f"entry point of {_distribution(eps[0])}"
+    return f"registered by {getattr(_IMPORTED[name], '__module__', '?')}" if name in _IMPORTED else "unknown"
 
 
 def get_task(name: str, **options: Any) -> Task:
@@ -138,7 +148,7 @@ def file_tasks(path: Path) -> dict[str, Factory]:
         _collecting = None
     if not found:
         raise TaskError(f"task file {path} registers no task; end it with register('name', YourTask)")
-    installed = {ep.name for ep in _entry_points()}
+    installed = {ep.name for ep in _entry_points()} | set(_IMPORTED)
     for name in found:
         if name in _BUILTIN or name in installed:
             raise TaskError(f"task file {path} registers {name!r}, which `selfimprove tasks` already has; rename it")
@@ -149,12 +159,16 @@ def file_tasks(path: Path) -> dict[str, Factory]:
 def _named(name: str) -> Factory:
     _load_builtins()
     eps = [ep for ep in _entry_points() if ep.name == name]
-    if eps and (name in _BUILTIN or len(eps) > 1):
-        sources = (["selfimprove (built-in)"] if name in _BUILTIN else []) + [_distribution(ep) for ep in eps]
+    imported = _IMPORTED.get(name)
+    if name in _BUILTIN and (eps or imported is not None) or len(eps) > 1:
+        sources = ((["selfimprove (built-in)"] if name in _BUILTIN else []) + [_distribution(ep) for ep in eps]
+                   + ([f"{getattr(imported, '__module__', '?')} (register)"] if imported is not None else []))
         raise TaskError(f"task {name!r} is defined more than once, by {', '.join(sources)}; uninstall or rename one")
     if name in _BUILTIN:
         return _BUILTIN[name]
     if not eps:
+        if imported is not None:
+            return imported
         raise TaskError(f"unknown task {name!r}; choose one of: {', '.join(task_names())}")
     try:
         factory = eps[0].load()
