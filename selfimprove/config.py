@@ -231,24 +231,23 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
-def config_from_dict(data: dict, base: Path | None = None) -> RunConfig:
-    """The validated config of plain data; a relative ``task.path`` is read from ``base`` (default:
-    the working directory)."""
+def config_from_dict(data: dict) -> RunConfig:
+    """The validated config of plain data (a relative ``task.path`` is the working directory's)."""
     from selfimprove.scale import apply_scale
 
     cfg = apply_scale(_build(RunConfig, data))
-    cfg = dataclasses.replace(cfg, task=resolve_task(cfg.task, base))
+    cfg = dataclasses.replace(cfg, task=resolve_task(cfg.task))
     validate(cfg)
     return cfg
 
 
-def resolve_task(section: TaskSection, base: Path | None = None) -> TaskSection:
+def resolve_task(section: TaskSection) -> TaskSection:
     """``path`` made absolute and ``name`` filled in, as config.yaml stores them."""
     from selfimprove.tasks import TaskError
 
     if section.path is None:
         return section if section.name is not None else dataclasses.replace(section, name=DEFAULT_TASK)
-    path = Path(os.path.abspath(Path(base or Path.cwd()) / Path(section.path).expanduser()))
+    path = Path(os.path.abspath(Path(section.path).expanduser()))
     try:
         names = sorted(file_tasks(path))
     except TaskError as err:
