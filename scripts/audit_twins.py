@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import SHIFTABLE, twins
+from selfimprove.consistency import has_shifted_twins, twins
 from selfimprove.evaluate import answer
 from selfimprove.io import read_jsonl
 from selfimprove.rounds import (
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         if not labels.exists() or not (args.run_dir / "config.yaml").exists():
             raise ConfigError(f"{labels} or the run's config.yaml is missing: is this a run directory with that round?")
         cfg = load_config(args.run_dir / "config.yaml", overrides)
-        if cfg.task.name not in SHIFTABLE:
-            raise ConfigError(f"shifted twins exist for {', '.join(SHIFTABLE)} only, not {cfg.task.name!r}")
+        if not has_shifted_twins(cfg.task.build()):
+            raise ConfigError(f"task {cfg.task.name!r} has no shifted twins (no shifted_twins method)")
         run = Run(cfg, args.run_dir, resolve_device(cfg.device))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import re
 import types
 import typing
@@ -22,7 +23,8 @@ import yaml
 
 from selfimprove.errors import UserError
 from selfimprove.loggers import LogSection
-from selfimprove.tasks.base import Difficulty
+from selfimprove.tasks.base import Difficulty, HasChecks, Task
+from selfimprove.tasks.registry import build_task, file_tasks
 from selfimprove.train import TrainConfig
 
 
@@ -30,10 +32,24 @@ class ConfigError(UserError):
     """A malformed config: one line naming the key and what is wrong with it."""
 
 
+DEFAULT_TASK = "reverse_addition"
+
+
 @dataclass(frozen=True)
 class TaskSection:
-    name: str = "reverse_addition"  # one of `selfimprove tasks`
+    # One of `selfimprove tasks`, or one of the tasks the file `path` registers. null: the
+    # default task, or with a path the file's only task. Loading fills it in.
+    name: str | None = None
+    # A Python file defining a task (docs/EXTENDING.md), run as your own code. Relative: to the
+    # config file's folder (a key=value override: to the working directory). Loading makes it
+    # absolute, so the run directory's config.yaml finds it again from anywhere.
+    path: str | None = None
     options: dict = field(default_factory=dict)  # task constructor options, e.g. independent_lengths
+
+    def build(self) -> Task:
+        """The task itself (a file's task is loaded once per process)."""
+        name = self.name if self.name is not None or self.path is not None else DEFAULT_TASK
+        return build_task(name, Path(self.path) if self.path is not None else None, self.options)
 
 
 @dataclass(frozen=True)
@@ -216,11 +232,30 @@ def apply_override(data: dict, assignment: str) -> None:
 
 
 def config_from_dict(data: dict) -> RunConfig:
+    """The validated config of plain data (a relative ``task.path`` is the working directory's)."""
     from selfimprove.scale import apply_scale
 
     cfg = apply_scale(_build(RunConfig, data))
+    cfg = dataclasses.replace(cfg, task=resolve_task(cfg.task))
     validate(cfg)
     return cfg
+
+
+def resolve_task(section: TaskSection) -> TaskSection:
+    """``path`` made absolute and ``name`` filled in, as config.yaml stores them."""
+    from selfimprove.tasks import TaskError
+
+    if section.path is None:
+        return section if section.name is not None else dataclasses.replace(section, name=DEFAULT_TASK)
+    path = Path(os.path.abspath(Path(section.path).expanduser()))
+    try:
+        names = sorted(file_tasks(path))
+    except TaskError as err:
+        raise ConfigError(f"task.path: {err}") from None
+    name = section.name
+    if name is None and len(names) > 1:
+        raise ConfigError(f"task.path: {path} registers {', '.join(names)}: choose one with task.name")
+    return dataclasses.replace(section, path=str(path), name=names[0] if name is None else name)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -235,6 +270,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
     data.setdefault("name", path.stem)
+    task = data.get("task")
+    if isinstance(task, dict) and isinstance(task.get("path"), str):
+        # Next to the config file, wherever the command runs; an override's path is the shell's.
+        task["path"] = os.path.join(path.parent, os.path.expanduser(task["path"]))
     for assignment in overrides:
         apply_override(data, assignment)
     return config_from_dict(data)
@@ -242,7 +281,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that need the task, schedule and filter registries."""
-    from selfimprove.consistency import SHIFTABLE
+    from selfimprove.consistency import has_shifted_twins, has_twins
     from selfimprove.filters import (
         ConsistencyFilter,
         MajorityFilter,
@@ -250,12 +289,12 @@ def validate(cfg: RunConfig) -> None:
         filter_from_config,
     )
     from selfimprove.schedules import schedule_from_config
-    from selfimprove.tasks import TaskError, get_task
+    from selfimprove.tasks import TaskError
 
     try:
-        task = get_task(cfg.task.name, **cfg.task.options)
+        task = cfg.task.build()
     except TaskError as err:
-        raise ConfigError(f"task.name / task.options: {err}") from None
+        raise ConfigError(f"{'task.path / ' if cfg.task.path else ''}task.name / task.options: {err}") from None
     for key in ("round0.low", "round0.high", "eval.low", "eval.high"):
         try:
             task.check_difficulty(_get(cfg, key))
@@ -312,10 +351,14 @@ def validate(cfg: RunConfig) -> None:
                 raise ConfigError(f"{key}: a majority filter needs rounds.models >= 2 voting models (not voting more_data)")
             if spec.k is not None and spec.k != cfg.rounds.models:
                 raise ConfigError(f"{key}: majority k = {spec.k} but rounds.models = {cfg.rounds.models} models vote")
-        if isinstance(spec, ConsistencyFilter) and spec.shifts and task.name not in SHIFTABLE:
-            raise ConfigError(f"{key}: shifted twins exist for {', '.join(SHIFTABLE)} only, not {task.name!r}")
-        if isinstance(spec, VerifierFilter) and not hasattr(task, "checks"):
+        if isinstance(spec, ConsistencyFilter) and not has_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
+        if isinstance(spec, ConsistencyFilter) and spec.shifts and not has_shifted_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
+        if isinstance(spec, VerifierFilter) and not isinstance(task, HasChecks):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
+        if isinstance(spec, VerifierFilter) and not set(spec.checks) <= set(task.check_names):
+            raise ConfigError(f"{key}: task {task.name!r} checks {', '.join(task.check_names)}, not {list(spec.checks)}")
     from selfimprove.noise import noise_from_config
 
     for key in ("noise", "random_labels"):

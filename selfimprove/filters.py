@@ -25,7 +25,6 @@ from typing import Any
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 Stats = dict[str, Any]
-CHECK_NAMES = ("format", "moves", "end", "repeat")  # the maze task's ``checks`` keys
 
 
 @dataclass
@@ -110,9 +109,10 @@ def majority_filter(
     return kept, _stats("majority", items, kept, k=k, tau=tau, need=need)
 
 
-def _check_names(checks: tuple[str, ...]) -> tuple[str, ...]:
-    if not checks or any(c not in CHECK_NAMES for c in checks):
-        raise ValueError(f"verifier checks must be some of {CHECK_NAMES}, got {checks}")
+def _check_names(checks: tuple[str, ...], known: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Which names are known is the task's (``check_names``); without the task, only the shape."""
+    if not checks or not all(isinstance(c, str) for c in checks) or any(c not in (known or checks) for c in checks):
+        raise ValueError(f"verifier checks must be some of {known or 'the task check_names'}, got {checks}")
     return checks
 
 
@@ -125,13 +125,13 @@ def verifier_filter(
     ends at E) and "repeat" (no node twice). They read the prompt's graph, not the oracle.
     ``failed`` in the stats counts, per check, how many labels failed it.
     """
-    checks = _check_names(tuple(checks))
-    check_fn = getattr(task, "checks", None)
-    if check_fn is None:
+    known = getattr(task, "check_names", None)  # HasChecks in tasks/base.py
+    if known is None or not callable(getattr(task, "checks", None)):
         raise ValueError(f"task {task.name!r} has no verifier checks")
+    checks = _check_names(tuple(checks), tuple(known))
     kept, failed = [], {c: 0 for c in checks}
     for item in items:
-        result = check_fn(task.parse(item.prompt), item.label)
+        result = task.checks(task.parse(item.prompt), item.label)
         for c in checks:
             failed[c] += not result[c]
         if all(result[c] for c in checks):

@@ -11,7 +11,6 @@ from selfimprove.config import config_from_dict
 from selfimprove.evaluate import answer
 from selfimprove.io import read_yaml
 from selfimprove.networks import build_network
-from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
 from selfimprove.train import resolve_precision
 
@@ -31,7 +30,7 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
     round_ = done[-1] if round_ is None else round_
     if round_ not in done:
         raise CheckpointError(f"round {round_} of {run_dir} is not finished; finished rounds: {done}")
-    task = get_task(cfg.task.name, **cfg.task.options)
+    task = cfg.task.build()
     tok = Tokenizer.for_task(task)
     k = 1 if cfg.rounds.voting == "more_data" else cfg.rounds.models
     if model >= k:

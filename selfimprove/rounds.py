@@ -38,7 +38,6 @@ from selfimprove.networks import build_network, check_sources
 from selfimprove.noise import inject, noise_from_config
 from selfimprove.report import longest_at
 from selfimprove.schedules import schedule_from_config
-from selfimprove.tasks import get_task
 from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json, format_difficulty
 from selfimprove.tokenizer import Tokenizer
 from selfimprove.train import make_optimizer, resolve_precision, train_steps
@@ -60,7 +59,7 @@ class Run:
     log: object = print
 
     def __post_init__(self) -> None:
-        self.task = get_task(self.cfg.task.name, **self.cfg.task.options)
+        self.task = self.cfg.task.build()
         self.tok = Tokenizer.for_task(self.task)
 
     @property
