@@ -29,7 +29,7 @@ from selfimprove.checkpoint import has_checkpoint, load_checkpoint, read_state, 
 from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plain
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import accuracy_probe, evaluate, grid
-from selfimprove.filters import consistency_spec, filter_from_config
+from selfimprove.filters import twin_shifts
 from selfimprove.init_from import warm_start
 from selfimprove.io import atomic_write_text, read_json, read_jsonl, read_yaml, run_dir_lock
 from selfimprove.labelling import agreement_probe, diagnose, fresh_problems, label_round
@@ -37,7 +37,7 @@ from selfimprove.loggers import open_loggers, round_scalars
 from selfimprove.networks import build_network, check_sources
 from selfimprove.noise import inject, noise_from_config
 from selfimprove.report import longest_at
-from selfimprove.schedules import schedule_from_config
+from selfimprove.schedules import ACCURACY, AGREEMENT
 from selfimprove.tasks import get_task
 from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json, format_difficulty
 from selfimprove.tokenizer import Tokenizer
@@ -293,18 +293,19 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
     path = run.round_dir(r) / "plan.json"
     if distributed.exists(path):
         return [difficulty_from_json(d) for d in read_json(path)]
-    schedule = schedule_from_config(run.cfg.rounds.schedule)
+    schedule = run.cfg.rounds.schedule
     # The probe must see round r-1's model; after a resume or --base fork round r-1 was skipped,
     # so the models in memory are still freshly initialised.
     load_previous_round(run, r)
     n, bs = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size
-    label_free = run.cfg.rounds.schedule.get("kind") == "label_free_accelerated"
-    if label_free:  # the probe asks the same twins the filter will
-        check = consistency_spec(filter_from_config(f) for f in run.cfg.rounds.filters)
-        shifts = check.shifts if check is not None else 0
+    kind = getattr(schedule, "probe_by", None)
+    if kind == AGREEMENT:  # the probe asks the same twins the filter will
+        shifts = twin_shifts(run.cfg.rounds.filters) or 0
         probe = agreement_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision, shifts)
-    else:  # the paper's accelerated schedule probes with evaluation accuracy (ground truth)
+    elif kind == ACCURACY:  # the paper's accelerated schedule probes with evaluation accuracy (ground truth)
         probe = accuracy_probe(run.models, run.task, run.tok, n, run.cfg.seed, r, bs, precision)
+    else:
+        probe = None
     measured: list[dict] = []
 
     def recorded(d):
@@ -314,7 +315,6 @@ def plan_round(run: Run, r: int, trained: list, precision: str) -> list:
 
     difficulties = schedule.plan(r, trained, recorded)
     if measured:  # what the schedule saw, so a reader can tell a near miss from a collapse
-        kind = "agreement" if label_free else "accuracy"
         write(run.round_dir(r) / "probe.json", json.dumps({"kind": kind, "threshold": getattr(schedule, "threshold", None),
                                                            "values": measured}))
     write(path, json.dumps([difficulty_to_json(d) for d in difficulties]))
