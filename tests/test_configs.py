@@ -160,7 +160,7 @@ def test_floats_without_a_dot_are_read_as_numbers(tmp_path):
 
 def test_partner_presets_share_their_round_0():
     """Their comments say `--base runs/<partner>` works: that needs identical round-0 sections."""
-    from selfimprove.rounds import ROUND0_KEYS
+    from selfimprove.resume import ROUND0_KEYS
 
     partners = [("reverse_addition_unfiltered", "reverse_addition_consistency", "reverse_addition_accelerated"),
                 ("forward_addition_nofilter", "forward_addition_length"), ("reverse", "reverse_accelerated"),
