@@ -30,6 +30,23 @@ _ROUND = "round_{:03d}"
 _ROUND_NAME = re.compile(r"^round_(\d+)$")
 
 
+class _File:
+    """A file (or folder) of the run: ``files.config`` is ``files.path / "config.yaml"``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, files: RunDir, owner: type) -> Path:
+        return files.path / self.name
+
+
+class _RoundFile(_File):
+    """A file of every round: ``files.eval(3)`` is ``files.round(3) / "eval.json"``."""
+
+    def __get__(self, files: RunDir, owner: type) -> Callable[[int], Path]:
+        return lambda r: files.round(r) / self.name
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
@@ -37,42 +54,26 @@ class RunDir:
     write: Callable[[Path, str], None] = atomic_write_text
     exists: Callable[[Path], bool] = Path.exists
 
+    config = _File("config.yaml")
+    runtime = _File("runtime.json")
+    metrics = _File("metrics.jsonl")
+    base = _File("BASE")  # written by --base: the run whose round 0 this one copied
+    report = _File("report.md")
+    plots = _File("plots")
+    done = _RoundFile("DONE")  # written last: a round without it is resumed
+    eval = _RoundFile("eval.json")
+    labels = _RoundFile("labels.jsonl")
+    filter_stats = _RoundFile("filter_stats.json")
+    plan = _RoundFile("plan.json")
+    probe = _RoundFile("probe.json")
+
     @classmethod
     def of(cls, path: Path | str, cfg: Any, **io: Callable) -> RunDir:
         """The run directory of config ``cfg`` (which fixes k) at ``path``."""
         return cls(Path(path), cfg.rounds.k, **io)
 
-    # --- the run's own files ---------------------------------------------------------------
-
-    @property
-    def config(self) -> Path:
-        return self.path / "config.yaml"
-
-    @property
-    def runtime(self) -> Path:
-        return self.path / "runtime.json"
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def base(self) -> Path:
-        """Written by ``--base``: the run whose round 0 this one copied."""
-        return self.path / "BASE"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report.md"
-
-    @property
-    def plots(self) -> Path:
-        return self.path / "plots"
-
     def plot(self, name: str) -> Path:
         return self.plots / name
-
-    # --- rounds ----------------------------------------------------------------------------
 
     def round(self, r: int) -> Path:
         return self.path / _ROUND.format(r)
@@ -94,32 +95,11 @@ class RunDir:
         return [r for r in self.rounds() if (self.round(r) / name).exists()]
 
     def finished(self) -> list[int]:
-        return self.rounds_with("DONE")
+        return self.rounds_with(self.done(0).name)
 
     def prefix(self, m: int) -> str:
         """Model m's file prefix in a round folder: none for a single model."""
         return "" if self.k == 1 else f"m{m}_"
-
-    # --- a round's files -------------------------------------------------------------------
-
-    def done(self, r: int) -> Path:
-        """Written last: a round without it is resumed."""
-        return self.round(r) / "DONE"
-
-    def eval(self, r: int) -> Path:
-        return self.round(r) / "eval.json"
-
-    def labels(self, r: int) -> Path:
-        return self.round(r) / "labels.jsonl"
-
-    def filter_stats(self, r: int) -> Path:
-        return self.round(r) / "filter_stats.json"
-
-    def plan(self, r: int) -> Path:
-        return self.round(r) / "plan.json"
-
-    def probe(self, r: int) -> Path:
-        return self.round(r) / "probe.json"
 
     # --- records ---------------------------------------------------------------------------
 

@@ -50,6 +50,45 @@ def test_smoke_run_writes_every_file_of_the_run_directory(smoke_run):
     assert (smoke_run / "report.md").exists()
 
 
+def test_every_file_of_the_smoke_run_is_one_the_run_dir_names(smoke_run):
+    from selfimprove.checkpoint import checkpoint_dir
+    from selfimprove.layout import RunDir
+
+    files = RunDir.of(smoke_run, load_config(SMOKE))
+    assert files.rounds() == files.finished() == [0, 1, 2]
+    named = {files.config, files.runtime, files.metrics, files.report, smoke_run / ".lock"}  # .lock: io.run_dir_lock
+    for r in files.rounds():
+        named |= {files.done(r), files.eval(r), files.labels(r), files.filter_stats(r), files.plan(r), files.probe(r)}
+    checkpoints = {checkpoint_dir(files.round(r), files.prefix(0)) for r in files.rounds()}
+    for path in (p for p in smoke_run.rglob("*") if p.is_file()):
+        assert path in named or path.parent in checkpoints or path.parent == files.plots, path
+
+
+def test_a_round_loads_its_models_once_and_keeps_its_labels_in_memory(tmp_path, monkeypatch):
+    """Probe, labelling and training of a round share one load of round r-1's checkpoints, and
+    the labels just written are not read back (a resume reads them: the crash tests)."""
+    from selfimprove import run as run_module
+    from selfimprove.layout import RunDir
+
+    loads, real = [], run_module.load_checkpoint
+
+    def counted(folder, *args, **kwargs):
+        loads.append(Path(folder).name)
+        return real(folder, *args, **kwargs)
+
+    def never(self, r):
+        raise AssertionError("labels.jsonl read back in the round that wrote it")
+
+    monkeypatch.setattr(run_module, "load_checkpoint", counted)
+    monkeypatch.setattr(RunDir, "read_labels", never)
+    overrides = ["rounds.count=2", "rounds.models=2", "rounds.filters=[{kind: majority, tau: 0.5}]",
+                 "rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 1}",
+                 "round0.train.steps=30", "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=8"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    assert (tmp_path / "round_002" / "DONE").exists() and (tmp_path / "round_002" / "probe.json").exists()
+    assert loads == ["round_000", "round_000", "round_001", "round_001"]  # each of the 2 models once a round
+
+
 def test_rerunning_a_finished_run_changes_nothing(smoke_run, capsys):
     before = evals(smoke_run)
     assert main(["run", str(SMOKE), "--out", str(smoke_run)]) == 0
