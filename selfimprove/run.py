@@ -31,6 +31,8 @@ from selfimprove.train import make_optimizer
 
 @dataclass
 class Run:
+    """Everything a round computes with; the run directory's files are ``layout.RunDir``'s."""
+
     cfg: RunConfig
     device: torch.device
     task: object = field(init=False)
