@@ -17,12 +17,15 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import yaml
 
 from selfimprove.errors import UserError
+from selfimprove.filters import FILTERS, Filter
 from selfimprove.loggers import LogSection
+from selfimprove.registry import Registry, as_config
+from selfimprove.schedules import SCHEDULES, Schedule, default_schedule
 from selfimprove.tasks.base import Difficulty, HasChecks, Task
 from selfimprove.tasks.registry import build_task, file_tasks
 from selfimprove.train import TrainConfig
@@ -95,8 +98,8 @@ class RoundsSection:
     count: int = 10  # self-improvement rounds after round 0
     problems: int = 10_000  # fresh problems labelled per round (per model)
     problems_per: str = "round"  # round: `problems` spread over the round's difficulties; difficulty: `problems` at each
-    schedule: dict = field(default_factory=lambda: {"kind": "increment"})  # see schedules.py
-    filters: list = field(default_factory=list)  # applied in order; see filters.py
+    schedule: Annotated[Schedule, SCHEDULES] = field(default_factory=default_schedule)  # see schedules.py
+    filters: tuple[Annotated[Filter, FILTERS], ...] = ()  # applied in order; see filters.py
     models: int = 1  # k models (majority voting needs k > 1)
     # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4). shared_init:
     # one initialisation and one D0, each model its own batch order; shared_d0: one D0, each
@@ -113,6 +116,12 @@ class RoundsSection:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
     noise: dict | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
     random_labels: dict | None = None  # kept labels replaced by random ones, {p, at}; see noise.py
+
+    @property
+    def k(self) -> int:
+        """Models trained, checkpointed and voting each round: ``models``, or one with voting
+        ``more_data`` (a single model labels k times the problems instead)."""
+        return 1 if self.voting == "more_data" else self.models
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,11 @@ CHOICES = {  # keys with a fixed set of values
 
 
 def to_plain(value: Any) -> Any:
-    """Dataclasses -> dicts, tuples -> lists: what YAML and JSON can hold."""
+    """Dataclasses -> dicts, tuples -> lists, a filter or schedule -> its config mapping: what
+    YAML and JSON can hold."""
+    config = as_config(value)
+    if config is not None:
+        return to_plain(config)
     if dataclasses.is_dataclass(value):
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
@@ -170,6 +183,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping of its fields, got {value!r}")
         return _build(hint, value, key)
+    if typing.get_origin(hint) is Annotated:  # a filter or schedule: its registry parses it
+        registry = next(m for m in hint.__metadata__ if isinstance(m, Registry))
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping like {registry.example}, got {value!r}")
+        try:
+            return registry.parse(value)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
     if hint == Difficulty:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -177,6 +198,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return tuple(value)
         raise ConfigError(f"{key} must be an integer or a list of integers, got {value!r}")
     origin = typing.get_origin(hint)
+    if origin is tuple and typing.get_args(hint)[-1:] == (Ellipsis,):  # a list in YAML
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(hint)[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (Union, types.UnionType):
         for option in typing.get_args(hint):
             try:
@@ -203,7 +228,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
@@ -281,14 +306,6 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that need the task, schedule and filter registries."""
-    from selfimprove.consistency import has_shifted_twins, has_twins
-    from selfimprove.filters import (
-        ConsistencyFilter,
-        MajorityFilter,
-        VerifierFilter,
-        filter_from_config,
-    )
-    from selfimprove.schedules import schedule_from_config
     from selfimprove.tasks import TaskError
 
     try:
@@ -322,43 +339,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"round0.levels must be >= 1 or null, got {cfg.round0.levels}")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
-    try:
-        schedule = schedule_from_config(cfg.rounds.schedule)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"rounds.schedule: {err}") from None
-    if getattr(schedule, "axis", 0) >= len(task.axes):
-        raise ConfigError(f"rounds.schedule.axis {schedule.axis} is out of range: task {task.name!r} has axes {task.axes}")
-    listed = getattr(schedule, "rounds", None)
-    if listed is not None and len(listed) < cfg.rounds.count:
-        raise ConfigError(f"rounds.schedule: listed has {len(listed)} rounds but rounds.count = {cfg.rounds.count}")
-    for d in (d for row in listed or () for d in row):
-        try:
-            task.check_difficulty(d)
-        except TaskError as err:
-            raise ConfigError(f"rounds.schedule: listed difficulty {d!r}: {err}") from None
-    if cfg.rounds.schedule.get("kind") in ("multiplication_grid", "accelerated_grid") and len(task.axes) != 2:
-        raise ConfigError(f"rounds.schedule: {cfg.rounds.schedule['kind']} needs a two-axis task, {task.name!r} has {task.axes}")
-    for i, spec_config in enumerate(cfg.rounds.filters):
-        key = f"rounds.filters[{i}]"
-        if not isinstance(spec_config, dict):
-            raise ConfigError(f"{key} must be a mapping like {{kind: length, tau: 1}}, got {spec_config!r}")
-        try:
-            spec = filter_from_config(spec_config)
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"{key}: {err}") from None
-        if isinstance(spec, MajorityFilter):
-            if cfg.rounds.models < 2 or cfg.rounds.voting == "more_data":
-                raise ConfigError(f"{key}: a majority filter needs rounds.models >= 2 voting models (not voting more_data)")
-            if spec.k is not None and spec.k != cfg.rounds.models:
-                raise ConfigError(f"{key}: majority k = {spec.k} but rounds.models = {cfg.rounds.models} models vote")
-        if isinstance(spec, ConsistencyFilter) and not has_twins(task):
-            raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
-        if isinstance(spec, ConsistencyFilter) and spec.shifts and not has_shifted_twins(task):
-            raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
-        if isinstance(spec, VerifierFilter) and not isinstance(task, HasChecks):
-            raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
-        if isinstance(spec, VerifierFilter) and not set(spec.checks) <= set(task.check_names):
-            raise ConfigError(f"{key}: task {task.name!r} checks {', '.join(task.check_names)}, not {list(spec.checks)}")
+    _check_schedule(cfg, task)
+    _check_filters(cfg, task)
     from selfimprove.noise import noise_from_config
 
     for key in ("noise", "random_labels"):
@@ -375,6 +357,49 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("model.init_from is for the native backend; a pretrained model starts from model.path")
     if cfg.model.n_embd % cfg.model.n_head:
         raise ConfigError(f"model.n_embd ({cfg.model.n_embd}) must be divisible by model.n_head ({cfg.model.n_head})")
+
+
+def _check_schedule(cfg: RunConfig, task: Any) -> None:
+    """The schedule's declared needs against the task and the round count (schedules.py)."""
+    from selfimprove.tasks import TaskError
+
+    schedule = cfg.rounds.schedule
+    kind, axes = SCHEDULES.kind_of(schedule), getattr(schedule, "axes", None)
+    if axes is not None and len(task.axes) != axes:
+        raise ConfigError(f"rounds.schedule: {kind} needs a task with {axes} difficulty axes, {task.name!r} has {task.axes}")
+    if getattr(schedule, "axis", 0) >= len(task.axes):
+        raise ConfigError(f"rounds.schedule.axis {schedule.axis} is out of range: task {task.name!r} has axes {task.axes}")
+    listed = getattr(schedule, "rounds", None)  # a fixed table: one row of difficulties a round
+    if listed is not None and len(listed) < cfg.rounds.count:
+        raise ConfigError(f"rounds.schedule: {kind} has {len(listed)} rounds but rounds.count = {cfg.rounds.count}")
+    for d in (d for row in listed or () for d in row):
+        try:
+            task.check_difficulty(d)
+        except TaskError as err:
+            raise ConfigError(f"rounds.schedule: {kind} difficulty {d!r}: {err}") from None
+
+
+def _check_filters(cfg: RunConfig, task: Any) -> None:
+    """Each filter's declared needs (votes, twins, verifier checks; filters.py) against the run."""
+    from selfimprove.consistency import has_shifted_twins, has_twins
+
+    voters = cfg.rounds.k
+    for i, spec in enumerate(cfg.rounds.filters):
+        key, kind = f"rounds.filters[{i}]", FILTERS.kind_of(spec)
+        votes = getattr(spec, "votes", None)
+        if votes is not None and voters < 2:
+            raise ConfigError(f"{key}: a {kind} filter needs rounds.models >= 2 voting models (not voting more_data)")
+        if votes and votes != voters:
+            raise ConfigError(f"{key}: {kind} k = {votes} but rounds.models = {voters} models vote")
+        twins, checks = getattr(spec, "twins", None), getattr(spec, "checks", None)
+        if twins is not None and not has_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
+        if twins and not has_shifted_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
+        if checks is not None and not isinstance(task, HasChecks):
+            raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
+        if checks is not None and not set(checks) <= set(task.check_names):
+            raise ConfigError(f"{key}: task {task.name!r} checks {', '.join(task.check_names)}, not {list(checks)}")
 
 
 # The smallest value each numeric key may take (TrainConfig checks its own fields' relations).

@@ -24,6 +24,7 @@ from typing import Any
 
 from selfimprove.errors import UserError
 from selfimprove.io import atomic_write_bytes, atomic_write_text
+from selfimprove.layout import RunDir
 from selfimprove.rundir import Key, RoundInfo, RunData, load_run, spans, to_key
 from selfimprove.tasks.base import axis_labels
 from selfimprove.tasks.registry import build_task
@@ -92,13 +93,13 @@ def write_report(run_dir: Path | str) -> Path:
     from selfimprove.analysis.sections import analysis_sections
 
     run_dir = Path(run_dir)
-    run = _load(run_dir)
+    run, files = _load(run_dir), RunDir(run_dir)
     title, grid = f"{run.task} · {run.name}", _is_grid(run)
     images: list[tuple[str, str]] = []
 
     def save(name: str, caption: str, png: bytes) -> None:
-        atomic_write_bytes(run_dir / "plots" / name, png)
-        images.append((caption, f"plots/{name}"))
+        atomic_write_bytes(files.plot(name), png)
+        images.append((caption, files.plot(name).relative_to(files.path).as_posix()))
 
     curve = _curve_view(run)
     if curve is not None:
@@ -126,11 +127,11 @@ def write_report(run_dir: Path | str) -> Path:
             save(f"heatmap_round_{r.index:03d}.png", f"Accuracy grid, round {r.index}",
                  plots.heatmap_png(cells, base, own, f"{title}: round {r.index}", axes))
         keep = {f"heatmap_round_{r.index:03d}.png" for r in chosen}
-        for old in (run_dir / "plots").glob("heatmap_round_*.png"):
+        for old in files.plots.glob("heatmap_round_*.png"):
             if old.name not in keep:
                 old.unlink()  # a stale grid from an earlier report would contradict this one
 
-    path = run_dir / "report.md"
+    path = files.report
     # Sections for whatever `selfimprove analyze` left in analysis/ (nothing when it never ran).
     atomic_write_text(path, _markdown(run, _summary(run), images) + analysis_sections(run_dir))
     return path
