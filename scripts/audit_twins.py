@@ -21,17 +21,11 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import SHIFTABLE, twins
+from selfimprove.consistency import has_shifted_twins, twins
 from selfimprove.evaluate import answer
-from selfimprove.io import read_jsonl
-from selfimprove.rounds import (
-    Run,
-    build_models,
-    inference_precision,
-    load_previous_round,
-    resolve_device,
-    use_threads,
-)
+from selfimprove.layout import RunDir
+from selfimprove.run import Run, build_models, load_round
+from selfimprove.runtime import inference_precision, resolve_device, use_threads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,23 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("round", type=int, help="a self-improvement round (>= 1) with labels.jsonl")
     parser.add_argument("--shifts", type=int, default=2, help="shifted twins per label to try (default 2)")
     args, overrides = parser.parse_known_args(argv)
-    labels = args.run_dir / f"round_{args.round:03d}" / "labels.jsonl"
+    files = RunDir(args.run_dir)
+    labels = files.labels(args.round)
     try:
         if args.round < 1 or args.shifts < 1:
             raise ConfigError("the round must be >= 1 and --shifts >= 1")
-        if not labels.exists() or not (args.run_dir / "config.yaml").exists():
+        if not labels.exists() or not files.config.exists():
             raise ConfigError(f"{labels} or the run's config.yaml is missing: is this a run directory with that round?")
-        cfg = load_config(args.run_dir / "config.yaml", overrides)
-        if cfg.task.name not in SHIFTABLE:
-            raise ConfigError(f"shifted twins exist for {', '.join(SHIFTABLE)} only, not {cfg.task.name!r}")
-        run = Run(cfg, args.run_dir, resolve_device(cfg.device))
+        cfg = load_config(files.config, overrides)
+        if not has_shifted_twins(cfg.task.build()):
+            raise ConfigError(f"task {cfg.task.name!r} has no shifted twins (no shifted_twins method)")
+        files, run = RunDir.of(args.run_dir, cfg), Run(cfg, resolve_device(cfg.device))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     use_threads(cfg)
     build_models(run)
-    load_previous_round(run, args.round)
-    rows = list(read_jsonl(labels))
+    load_round(run, files, args.round - 1)  # the labeller of round R
+    rows = files.read_labels(args.round)
     rows = [r for r in rows if r["model"] == 0]  # model 0's dataset; its labeller is model 0
     task, k = run.task, args.shifts
     problems = [task.parse(r["prompt"]) for r in rows]

@@ -21,7 +21,8 @@ from pathlib import Path
 from selfimprove.config import ConfigError, load_config
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
-from selfimprove.rounds import Run, build_models, inference_precision, resolve_device, use_threads
+from selfimprove.run import Run, build_models
+from selfimprove.runtime import inference_precision, resolve_device, use_threads
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 from selfimprove.train import train_steps
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parser.parse_known_args(argv)
     try:
         cfg = load_config(args.config, overrides)
-        run = Run(cfg, Path("."), resolve_device(cfg.device))
+        run = Run(cfg, resolve_device(cfg.device))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@
     17442+067801(132331)+0075180(1398490)+00091720=13976630
     $ selfimprove verify maze '1>3#1:2-2:1,3-3:2=' '1>2>3'
     correct
+    $ selfimprove sample my_tasks/sort.py --difficulty 4     # a task file (docs/EXTENDING.md)
 
 Exit status: 0 success, 1 ``verify`` found the answer wrong, 2 bad input (one ``error:`` line
 on stderr, no traceback). To add a subcommand, write ``cmd_<name>(args) -> int`` and one
@@ -18,35 +19,39 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 
 from selfimprove.errors import UserError
-from selfimprove.tasks.base import Difficulty, get_task, parse_difficulty, task_names
+from selfimprove.tasks.base import Task, example_difficulty, parse_difficulty
+from selfimprove.tasks.registry import build_task, get_task, task_names, task_source
 
 # Errors that mean "the user asked for something impossible": reported in one line, exit 2.
 USER_ERRORS: tuple[type[Exception], ...] = (UserError,)
 
-# A small, readable example per difficulty axis for `selfimprove tasks`.
-EXAMPLE_SIZE = {"digits": 3, "length": 5, "digits_a": 3, "digits_b": 2, "hops": 3, "nodes": 6}
 
-
-def example_difficulty(axes: tuple[str, ...]) -> Difficulty:
-    sizes = tuple(EXAMPLE_SIZE.get(axis, 3) for axis in axes)
-    return sizes[0] if len(sizes) == 1 else sizes
+def task_argument(text: str) -> Task:
+    """A task name, or a task file ``FILE.py`` (``FILE.py:NAME`` when it registers several)."""
+    if ".py:" in text:
+        file, _, name = text.rpartition(".py:")
+        return build_task(name, Path(file + ".py"))
+    return build_task(None, Path(text)) if text.endswith(".py") else get_task(text)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    """One line per task: name, difficulty axes, an example prompt and its answer."""
+    """One line per task: name, difficulty axes, an example prompt and its answer (and where an
+    installed task comes from)."""
     for name in task_names():
         task = get_task(name)
-        problem = task.sample(example_difficulty(task.axes), random.Random(0))
+        problem = task.sample(example_difficulty(task), random.Random(0))
         axes = ",".join(task.axes)
-        print(f"{name:<17} {axes:<18} {task.prompt(problem)} -> {task.solve(problem)}")
+        source = "" if task_source(name) == "built-in" else f"  ({task_source(name)})"
+        print(f"{name:<17} {axes:<18} {task.prompt(problem)} -> {task.solve(problem)}{source}")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """``--n`` random problems of one difficulty as ``prompt<TAB>answer``; same seed, same lines."""
-    task = get_task(args.task)
+    task = task_argument(args.task)
     difficulty = task.check_difficulty(parse_difficulty(args.difficulty))
     rng = random.Random(args.seed)
     for _ in range(args.n):
@@ -56,13 +61,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    task = get_task(args.task)
+    task = task_argument(args.task)
     print(task.solve(task.parse(args.prompt)))
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    task = get_task(args.task)
+    task = task_argument(args.task)
     verdict = task.verify(task.parse(args.prompt), args.answer)
     print("correct" if verdict.ok else f"wrong ({verdict.check}): {verdict.reason}")
     return 0 if verdict.ok else 1
@@ -70,8 +75,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run (or resume) every round of a config, then write the report and print the headline."""
-    from pathlib import Path
-
     from selfimprove.config import load_config
     from selfimprove.process import keep_freed_memory
     from selfimprove.report import summarize, write_report
@@ -91,8 +94,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Greedy answers of a trained run's model for prompts read from stdin, one per line."""
-    from pathlib import Path
-
     from selfimprove.predict import answer_prompts, load_round_model
 
     loaded = load_round_model(Path(args.run_dir), args.round, args.model)  # fail before reading stdin
@@ -104,8 +105,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a finished round's model as a Hugging Face directory (``from_pretrained`` loads it)."""
-    from pathlib import Path
-
     from selfimprove.export import export_run
 
     print(f"exported: {export_run(Path(args.run_dir), Path(args.to), args.round, args.model)}")
@@ -113,8 +112,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from selfimprove.report import summarize, write_report
 
     print(f"report: {write_report(Path(args.run_dir))}")
@@ -124,8 +121,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """One instrument of ``selfimprove.analysis`` on a run (or sweep) folder; prints the JSON's path."""
-    from pathlib import Path
-
     from selfimprove.analysis.dispatch import analyze
 
     print(f"wrote {analyze(args.what, Path(args.run_dir), args)}")
@@ -134,8 +129,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) every point of a sweep file, then summarise them."""
-    from pathlib import Path
-
     from selfimprove.analysis.sweep import run_sweep
 
     path = run_sweep(Path(args.sweep), Path(args.out) if args.out else None, log=lambda line: print(line, flush=True),
@@ -159,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=cmd_tasks)
 
     sub = commands.add_parser("sample", help="print random problems with their answers")
-    sub.add_argument("task", help="task name, see `selfimprove tasks`")
+    sub.add_argument("task", help="task name (see `selfimprove tasks`) or a task file FILE.py")
     sub.add_argument("--difficulty", required=True, help="e.g. 12, or 5,6 for two axes")
     sub.add_argument("--n", type=non_negative, default=5, help="number of problems (default 5)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

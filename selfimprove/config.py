@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import yaml
 
 from selfimprove.errors import UserError
+from selfimprove.filters import FILTERS, Filter
 from selfimprove.loggers import LogSection
-from selfimprove.tasks.base import Difficulty
+from selfimprove.registry import Registry, as_config
+from selfimprove.schedules import SCHEDULES, Schedule, default_schedule
+from selfimprove.tasks.base import Difficulty, HasChecks, Task
+from selfimprove.tasks.registry import build_task, file_tasks
 from selfimprove.train import TrainConfig
 
 
@@ -30,10 +35,24 @@ class ConfigError(UserError):
     """A malformed config: one line naming the key and what is wrong with it."""
 
 
+DEFAULT_TASK = "reverse_addition"
+
+
 @dataclass(frozen=True)
 class TaskSection:
-    name: str = "reverse_addition"  # one of `selfimprove tasks`
+    # One of `selfimprove tasks`, or one of the tasks the file `path` registers. null: the
+    # default task, or with a path the file's only task. Loading fills it in.
+    name: str | None = None
+    # A Python file defining a task (docs/EXTENDING.md), run as your own code. Relative: to the
+    # config file's folder (a key=value override: to the working directory). Loading makes it
+    # absolute, so the run directory's config.yaml finds it again from anywhere.
+    path: str | None = None
     options: dict = field(default_factory=dict)  # task constructor options, e.g. independent_lengths
+
+    def build(self) -> Task:
+        """The task itself (a file's task is loaded once per process)."""
+        name = self.name if self.name is not None or self.path is not None else DEFAULT_TASK
+        return build_task(name, Path(self.path) if self.path is not None else None, self.options)
 
 
 @dataclass(frozen=True)
@@ -79,8 +98,8 @@ class RoundsSection:
     count: int = 10  # self-improvement rounds after round 0
     problems: int = 10_000  # fresh problems labelled per round (per model)
     problems_per: str = "round"  # round: `problems` spread over the round's difficulties; difficulty: `problems` at each
-    schedule: dict = field(default_factory=lambda: {"kind": "increment"})  # see schedules.py
-    filters: list = field(default_factory=list)  # applied in order; see filters.py
+    schedule: Annotated[Schedule, SCHEDULES] = field(default_factory=default_schedule)  # see schedules.py
+    filters: tuple[Annotated[Filter, FILTERS], ...] = ()  # applied in order; see filters.py
     models: int = 1  # k models (majority voting needs k > 1)
     # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4). shared_init:
     # one initialisation and one D0, each model its own batch order; shared_d0: one D0, each
@@ -97,6 +116,12 @@ class RoundsSection:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
     noise: dict | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
     random_labels: dict | None = None  # kept labels replaced by random ones, {p, at}; see noise.py
+
+    @property
+    def k(self) -> int:
+        """Models trained, checkpointed and voting each round: ``models``, or one with voting
+        ``more_data`` (a single model labels k times the problems instead)."""
+        return 1 if self.voting == "more_data" else self.models
 
 
 @dataclass(frozen=True)
@@ -138,7 +163,11 @@ CHOICES = {  # keys with a fixed set of values
 
 
 def to_plain(value: Any) -> Any:
-    """Dataclasses -> dicts, tuples -> lists: what YAML and JSON can hold."""
+    """Dataclasses -> dicts, tuples -> lists, a filter or schedule -> its config mapping: what
+    YAML and JSON can hold."""
+    config = as_config(value)
+    if config is not None:
+        return to_plain(config)
     if dataclasses.is_dataclass(value):
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
@@ -154,6 +183,14 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping of its fields, got {value!r}")
         return _build(hint, value, key)
+    if typing.get_origin(hint) is Annotated:  # a filter or schedule: its registry parses it
+        registry = next(m for m in hint.__metadata__ if isinstance(m, Registry))
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping like {registry.example}, got {value!r}")
+        try:
+            return registry.parse(value)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
     if hint == Difficulty:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -161,6 +198,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return tuple(value)
         raise ConfigError(f"{key} must be an integer or a list of integers, got {value!r}")
     origin = typing.get_origin(hint)
+    if origin is tuple and typing.get_args(hint)[-1:] == (Ellipsis,):  # a list in YAML
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(hint)[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (Union, types.UnionType):
         for option in typing.get_args(hint):
             try:
@@ -187,7 +228,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
@@ -216,11 +257,30 @@ def apply_override(data: dict, assignment: str) -> None:
 
 
 def config_from_dict(data: dict) -> RunConfig:
+    """The validated config of plain data (a relative ``task.path`` is the working directory's)."""
     from selfimprove.scale import apply_scale
 
     cfg = apply_scale(_build(RunConfig, data))
+    cfg = dataclasses.replace(cfg, task=resolve_task(cfg.task))
     validate(cfg)
     return cfg
+
+
+def resolve_task(section: TaskSection) -> TaskSection:
+    """``path`` made absolute and ``name`` filled in, as config.yaml stores them."""
+    from selfimprove.tasks import TaskError
+
+    if section.path is None:
+        return section if section.name is not None else dataclasses.replace(section, name=DEFAULT_TASK)
+    path = Path(os.path.abspath(Path(section.path).expanduser()))
+    try:
+        names = sorted(file_tasks(path))
+    except TaskError as err:
+        raise ConfigError(f"task.path: {err}") from None
+    name = section.name
+    if name is None and len(names) > 1:
+        raise ConfigError(f"task.path: {path} registers {', '.join(names)}: choose one with task.name")
+    return dataclasses.replace(section, path=str(path), name=names[0] if name is None else name)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -235,6 +295,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
     data.setdefault("name", path.stem)
+    task = data.get("task")
+    if isinstance(task, dict) and isinstance(task.get("path"), str):
+        # Next to the config file, wherever the command runs; an override's path is the shell's.
+        task["path"] = os.path.join(path.parent, os.path.expanduser(task["path"]))
     for assignment in overrides:
         apply_override(data, assignment)
     return config_from_dict(data)
@@ -242,20 +306,12 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that need the task, schedule and filter registries."""
-    from selfimprove.consistency import SHIFTABLE
-    from selfimprove.filters import (
-        ConsistencyFilter,
-        MajorityFilter,
-        VerifierFilter,
-        filter_from_config,
-    )
-    from selfimprove.schedules import schedule_from_config
-    from selfimprove.tasks import TaskError, get_task
+    from selfimprove.tasks import TaskError
 
     try:
-        task = get_task(cfg.task.name, **cfg.task.options)
+        task = cfg.task.build()
     except TaskError as err:
-        raise ConfigError(f"task.name / task.options: {err}") from None
+        raise ConfigError(f"{'task.path / ' if cfg.task.path else ''}task.name / task.options: {err}") from None
     for key in ("round0.low", "round0.high", "eval.low", "eval.high"):
         try:
             task.check_difficulty(_get(cfg, key))
@@ -283,39 +339,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"round0.levels must be >= 1 or null, got {cfg.round0.levels}")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
-    try:
-        schedule = schedule_from_config(cfg.rounds.schedule)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"rounds.schedule: {err}") from None
-    if getattr(schedule, "axis", 0) >= len(task.axes):
-        raise ConfigError(f"rounds.schedule.axis {schedule.axis} is out of range: task {task.name!r} has axes {task.axes}")
-    listed = getattr(schedule, "rounds", None)
-    if listed is not None and len(listed) < cfg.rounds.count:
-        raise ConfigError(f"rounds.schedule: listed has {len(listed)} rounds but rounds.count = {cfg.rounds.count}")
-    for d in (d for row in listed or () for d in row):
-        try:
-            task.check_difficulty(d)
-        except TaskError as err:
-            raise ConfigError(f"rounds.schedule: listed difficulty {d!r}: {err}") from None
-    if cfg.rounds.schedule.get("kind") in ("multiplication_grid", "accelerated_grid") and len(task.axes) != 2:
-        raise ConfigError(f"rounds.schedule: {cfg.rounds.schedule['kind']} needs a two-axis task, {task.name!r} has {task.axes}")
-    for i, spec_config in enumerate(cfg.rounds.filters):
-        key = f"rounds.filters[{i}]"
-        if not isinstance(spec_config, dict):
-            raise ConfigError(f"{key} must be a mapping like {{kind: length, tau: 1}}, got {spec_config!r}")
-        try:
-            spec = filter_from_config(spec_config)
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"{key}: {err}") from None
-        if isinstance(spec, MajorityFilter):
-            if cfg.rounds.models < 2 or cfg.rounds.voting == "more_data":
-                raise ConfigError(f"{key}: a majority filter needs rounds.models >= 2 voting models (not voting more_data)")
-            if spec.k is not None and spec.k != cfg.rounds.models:
-                raise ConfigError(f"{key}: majority k = {spec.k} but rounds.models = {cfg.rounds.models} models vote")
-        if isinstance(spec, ConsistencyFilter) and spec.shifts and task.name not in SHIFTABLE:
-            raise ConfigError(f"{key}: shifted twins exist for {', '.join(SHIFTABLE)} only, not {task.name!r}")
-        if isinstance(spec, VerifierFilter) and not hasattr(task, "checks"):
-            raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
+    _check_schedule(cfg, task)
+    _check_filters(cfg, task)
     from selfimprove.noise import noise_from_config
 
     for key in ("noise", "random_labels"):
@@ -332,6 +357,49 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("model.init_from is for the native backend; a pretrained model starts from model.path")
     if cfg.model.n_embd % cfg.model.n_head:
         raise ConfigError(f"model.n_embd ({cfg.model.n_embd}) must be divisible by model.n_head ({cfg.model.n_head})")
+
+
+def _check_schedule(cfg: RunConfig, task: Any) -> None:
+    """The schedule's declared needs against the task and the round count (schedules.py)."""
+    from selfimprove.tasks import TaskError
+
+    schedule = cfg.rounds.schedule
+    kind, axes = SCHEDULES.kind_of(schedule), getattr(schedule, "axes", None)
+    if axes is not None and len(task.axes) != axes:
+        raise ConfigError(f"rounds.schedule: {kind} needs a task with {axes} difficulty axes, {task.name!r} has {task.axes}")
+    if getattr(schedule, "axis", 0) >= len(task.axes):
+        raise ConfigError(f"rounds.schedule.axis {schedule.axis} is out of range: task {task.name!r} has axes {task.axes}")
+    listed = getattr(schedule, "rounds", None)  # a fixed table: one row of difficulties a round
+    if listed is not None and len(listed) < cfg.rounds.count:
+        raise ConfigError(f"rounds.schedule: {kind} has {len(listed)} rounds but rounds.count = {cfg.rounds.count}")
+    for d in (d for row in listed or () for d in row):
+        try:
+            task.check_difficulty(d)
+        except TaskError as err:
+            raise ConfigError(f"rounds.schedule: {kind} difficulty {d!r}: {err}") from None
+
+
+def _check_filters(cfg: RunConfig, task: Any) -> None:
+    """Each filter's declared needs (votes, twins, verifier checks; filters.py) against the run."""
+    from selfimprove.consistency import has_shifted_twins, has_twins
+
+    voters = cfg.rounds.k
+    for i, spec in enumerate(cfg.rounds.filters):
+        key, kind = f"rounds.filters[{i}]", FILTERS.kind_of(spec)
+        votes = getattr(spec, "votes", None)
+        if votes is not None and voters < 2:
+            raise ConfigError(f"{key}: a {kind} filter needs rounds.models >= 2 voting models (not voting more_data)")
+        if votes and votes != voters:
+            raise ConfigError(f"{key}: {kind} k = {votes} but rounds.models = {voters} models vote")
+        twins, checks = getattr(spec, "twins", None), getattr(spec, "checks", None)
+        if twins is not None and not has_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
+        if twins and not has_shifted_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
+        if checks is not None and not isinstance(task, HasChecks):
+            raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
+        if checks is not None and not set(checks) <= set(task.check_names):
+            raise ConfigError(f"{key}: task {task.name!r} checks {', '.join(task.check_names)}, not {list(checks)}")
 
 
 # The smallest value each numeric key may take (TrainConfig checks its own fields' relations).

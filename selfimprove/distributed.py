@@ -8,12 +8,15 @@ rank 0 writes files. Without ``torchrun`` (``WORLD_SIZE`` unset) everything here
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from selfimprove.io import atomic_write_text
 
 T = TypeVar("T")
 
@@ -77,6 +80,18 @@ def main_decides(value: T) -> T:
 def exists(path) -> bool:
     """``path.exists()`` as rank 0 sees it, on every rank (see ``main_decides``)."""
     return main_decides(path.exists())
+
+
+def write_text(path, text: str) -> None:
+    """Only rank 0 writes (every rank holds the same content); the others wait for it."""
+    if is_main():
+        atomic_write_text(path, text)
+    barrier()
+
+
+def shared(files: T) -> T:
+    """A ``layout.RunDir`` as every rank must use it: rank 0 writes, rank 0's view decides."""
+    return dataclasses.replace(files, write=write_text, exists=exists)
 
 
 def local_world_size() -> int:

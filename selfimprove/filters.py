@@ -12,6 +12,13 @@ model's dataset (with k voters, each model's labels are filtered separately, pap
 
 ``apply_filters`` runs the filters of a config in order and writes ``dropped_by`` (the first
 filter that rejected the item) on every dropped item, for ``labels.jsonl``.
+
+A filter of a config (``rounds.filters``) is a frozen dataclass registered in ``FILTERS`` with an
+``apply(items, task)`` method. What it needs from the rest of a run it declares, and the generic
+code asks for that, never for a kind: ``votes`` (majority: every voting model's answer, and how
+many models must vote, 0 for any number >= 2), ``twins`` (consistency: the labelling model's
+answers to each problem's twins, with this many shifted ones) and ``checks`` (verifier: the
+task's verifier checks it reads). A new filter is one class and its ``@FILTERS.register`` line.
 """
 
 from __future__ import annotations
@@ -20,12 +27,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
+from selfimprove.registry import Registry
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 Stats = dict[str, Any]
-CHECK_NAMES = ("format", "moves", "end", "repeat")  # the maze task's ``checks`` keys
 
 
 @dataclass
@@ -110,9 +117,10 @@ def majority_filter(
     return kept, _stats("majority", items, kept, k=k, tau=tau, need=need)
 
 
-def _check_names(checks: tuple[str, ...]) -> tuple[str, ...]:
-    if not checks or any(c not in CHECK_NAMES for c in checks):
-        raise ValueError(f"verifier checks must be some of {CHECK_NAMES}, got {checks}")
+def _check_names(checks: tuple[str, ...], known: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Which names are known is the task's (``check_names``); without the task, only the shape."""
+    if not checks or not all(isinstance(c, str) for c in checks) or any(c not in (known or checks) for c in checks):
+        raise ValueError(f"verifier checks must be some of {known or 'the task check_names'}, got {checks}")
     return checks
 
 
@@ -125,13 +133,13 @@ def verifier_filter(
     ends at E) and "repeat" (no node twice). They read the prompt's graph, not the oracle.
     ``failed`` in the stats counts, per check, how many labels failed it.
     """
-    checks = _check_names(tuple(checks))
-    check_fn = getattr(task, "checks", None)
-    if check_fn is None:
+    known = getattr(task, "check_names", None)  # HasChecks in tasks/base.py
+    if known is None or not callable(getattr(task, "checks", None)):
         raise ValueError(f"task {task.name!r} has no verifier checks")
+    checks = _check_names(tuple(checks), tuple(known))
     kept, failed = [], {c: 0 for c in checks}
     for item in items:
-        result = check_fn(task.parse(item.prompt), item.label)
+        result = task.checks(task.parse(item.prompt), item.label)
         for c in checks:
             failed[c] += not result[c]
         if all(result[c] for c in checks):
@@ -151,6 +159,16 @@ def consistency_filter(items: Sequence[Labelled]) -> tuple[list[Labelled], Stats
     return kept, _stats("consistency", items, kept)
 
 
+class Filter(Protocol):
+    """One filter of ``rounds.filters``: ``apply`` keeps some items and says how many it dropped."""
+
+    def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]: ...
+
+
+FILTERS = Registry("filter", example="{kind: length, tau: 1}")
+
+
+@FILTERS.register("length")
 @dataclass(frozen=True)
 class LengthFilter:
     tau: int  # drop a label more than tau tokens shorter than its difficulty's longest
@@ -159,7 +177,12 @@ class LengthFilter:
         if not isinstance(self.tau, int) or isinstance(self.tau, bool) or self.tau < 0:
             raise ValueError(f"length filter tau must be an integer >= 0, got {self.tau!r}")
 
+    def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
+        # Lengths are counted in the task's tokens (a maze label's node is one).
+        return length_filter(items, self.tau, length=lambda text: len(task.split(text)))
 
+
+@FILTERS.register("majority")
 @dataclass(frozen=True)
 class MajorityFilter:
     tau: float  # keep if >= ceil(tau * k) of the k answers equal the label
@@ -170,7 +193,22 @@ class MajorityFilter:
         if self.k is not None and self.k < 1:
             raise ValueError(f"majority filter k must be >= 1, got {self.k}")
 
+    @property
+    def votes(self) -> int:
+        """Models that must vote: ``k``, or 0 for however many the run has (at least 2)."""
+        return self.k or 0
 
+    def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
+        k = self.k
+        if k is None:
+            sizes = {len(i.answers) for i in items}
+            if len(sizes) > 1:
+                raise ValueError(f"items carry different numbers of answers: {sorted(sizes)}")
+            k = sizes.pop() if sizes else 1
+        return majority_filter(items, k, self.tau)
+
+
+@FILTERS.register("verifier")
 @dataclass(frozen=True)
 class VerifierFilter:
     checks: tuple[str, ...] = ("moves", "end")
@@ -179,7 +217,11 @@ class VerifierFilter:
         object.__setattr__(self, "checks", tuple(self.checks))  # a YAML list is fine
         _check_names(self.checks)
 
+    def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
+        return verifier_filter(items, task, self.checks)
 
+
+@FILTERS.register("consistency")
 @dataclass(frozen=True)
 class ConsistencyFilter:
     # Extra twins per label that break the built-in twins' shared mistakes (consistency.py):
@@ -191,38 +233,26 @@ class ConsistencyFilter:
         if not isinstance(self.shifts, int) or isinstance(self.shifts, bool) or self.shifts < 0:
             raise ValueError(f"consistency shifts must be an integer >= 0, got {self.shifts!r}")
 
+    @property
+    def twins(self) -> int:
+        """Its items need ``twins_agree``: the twins, ``shifts`` shifted ones among them, answered first."""
+        return self.shifts
 
-FilterSpec = LengthFilter | MajorityFilter | VerifierFilter | ConsistencyFilter
-
-
-def consistency_spec(specs: Iterable[FilterSpec]) -> ConsistencyFilter | None:
-    """The consistency filter among ``specs``: its twins must be answered before filtering."""
-    return next((s for s in specs if isinstance(s, ConsistencyFilter)), None)
-
-
-def run_filter(
-    items: Sequence[Labelled], spec: FilterSpec, task: Task
-) -> tuple[list[Labelled], Stats]:
-    """One filter from its spec; lengths are counted in the task's tokens (maze labels are one)."""
-    if isinstance(spec, LengthFilter):
-        return length_filter(items, spec.tau, length=lambda text: len(task.split(text)))
-    if isinstance(spec, MajorityFilter):
-        k = spec.k
-        if k is None:
-            sizes = {len(i.answers) for i in items}
-            if len(sizes) > 1:
-                raise ValueError(f"items carry different numbers of answers: {sorted(sizes)}")
-            k = sizes.pop() if sizes else 1
-        return majority_filter(items, k, spec.tau)
-    if isinstance(spec, VerifierFilter):
-        return verifier_filter(items, task, spec.checks)
-    if isinstance(spec, ConsistencyFilter):
+    def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
         return consistency_filter(items)
-    raise TypeError(f"not a filter spec: {spec!r}")
+
+
+def twin_shifts(specs: Iterable[Filter]) -> int | None:
+    """The shifted twins the filters need answered before they run; None when none reads twins.
+
+    >>> twin_shifts([LengthFilter(1), ConsistencyFilter(shifts=2)]), twin_shifts([LengthFilter(1)])
+    (2, None)
+    """
+    return next((s.twins for s in specs if getattr(s, "twins", None) is not None), None)
 
 
 def apply_filters(
-    items: Sequence[Labelled], specs: Sequence[FilterSpec], task: Task
+    items: Sequence[Labelled], specs: Sequence[Filter], task: Task
 ) -> tuple[list[Labelled], list[Stats]]:
     """Runs the filters in config order; each sees what the previous one kept.
 
@@ -231,7 +261,7 @@ def apply_filters(
     """
     kept, all_stats = list(items), []
     for spec in specs:
-        survivors, stats = run_filter(kept, spec, task)
+        survivors, stats = spec.apply(kept, task)
         alive = {id(item) for item in survivors}
         for item in kept:
             if id(item) not in alive:
@@ -241,23 +271,6 @@ def apply_filters(
     return kept, all_stats
 
 
-def filter_from_config(config: dict[str, Any]) -> FilterSpec:
+def filter_from_config(config: dict[str, Any]) -> Filter:
     """``{"kind": "majority", "tau": 0.7}`` -> ``MajorityFilter(tau=0.7)``; unknown keys fail."""
-    kinds: dict[str, type] = {
-        "length": LengthFilter,
-        "majority": MajorityFilter,
-        "verifier": VerifierFilter,
-        "consistency": ConsistencyFilter,
-    }
-    options = dict(config)
-    kind = options.pop("kind", None)
-    if kind not in kinds:
-        raise ValueError(f"unknown filter kind {kind!r}; choose one of: {', '.join(kinds)}")
-    known = kinds[kind].__dataclass_fields__
-    for key in options:
-        if key not in known:
-            raise ValueError(f"unknown key {key!r} for filter {kind!r}; known: {', '.join(known)}")
-    try:
-        return kinds[kind](**options)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"filter {kind!r}: {err}") from None
+    return FILTERS.parse(config)

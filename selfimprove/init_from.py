@@ -16,6 +16,7 @@ import torch
 
 from selfimprove.config import ConfigError, RunConfig, config_from_dict
 from selfimprove.io import read_yaml
+from selfimprove.layout import RunDir
 from selfimprove.model import Transformer
 from selfimprove.tokenizer import Tokenizer
 
@@ -24,17 +25,15 @@ BY_TOKEN = ("embed.weight", "head.weight")  # rows indexed by token id
 
 def check_init_from(cfg: RunConfig) -> None:
     """One-line ``ConfigError`` unless ``model.init_from`` is unset or a run with a finished round."""
-    from selfimprove.predict import finished_rounds
-
     source = cfg.model.init_from
     if source is None:
         return
-    path = Path(source)
-    if not (path / "config.yaml").is_file():
+    theirs_dir = RunDir(Path(source))
+    if not theirs_dir.config.is_file():
         raise ConfigError(f"model.init_from {source}: not a run directory (no config.yaml); give a finished run's folder")
-    if not finished_rounds(path):
+    if not theirs_dir.finished():
         raise ConfigError(f"model.init_from {source}: the run has no finished round yet")
-    theirs = config_from_dict(read_yaml(path / "config.yaml")).model.architecture()
+    theirs = config_from_dict(read_yaml(theirs_dir.config)).model.architecture()
     for key, value in cfg.model.architecture().items():
         if theirs[key] != value:
             raise ConfigError(f"model.init_from {source}: its model has model.{key}={theirs[key]!r} but this config "
@@ -44,11 +43,10 @@ def check_init_from(cfg: RunConfig) -> None:
 def warm_start(model: Transformer, tok: Tokenizer, source: Path, m: int = 0) -> None:
     """Load the final model of run ``source`` into ``model`` (voting model m, or model 0 if the
     source has fewer), mapping the token-indexed rows from the source's vocabulary to ``tok``'s."""
-    from selfimprove.predict import finished_rounds, load_round_model
+    from selfimprove.predict import load_round_model
 
-    cfg = config_from_dict(read_yaml(source / "config.yaml"))
-    k = 1 if cfg.rounds.voting == "more_data" else cfg.rounds.models
-    _, their_tok, theirs, _ = load_round_model(source, finished_rounds(source)[-1], m if m < k else 0)
+    theirs_dir = RunDir.of(source, config_from_dict(read_yaml(RunDir(source).config)))
+    _, their_tok, theirs, _ = load_round_model(source, theirs_dir.finished()[-1], m if m < theirs_dir.k else 0)
     shared = [(i, their_tok.tokens.index(t)) for i, t in enumerate(tok.tokens) if t in their_tok.tokens]
     ours_idx, their_idx = (torch.tensor(ids) for ids in zip(*shared))
     state, loaded = model.state_dict(), theirs.state_dict()

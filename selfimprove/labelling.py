@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from selfimprove.consistency import consistent, twins
 from selfimprove.evaluate import answer, eval_problems
-from selfimprove.filters import Labelled, apply_filters, consistency_spec, filter_from_config
+from selfimprove.filters import Filter, Labelled, apply_filters, twin_shifts
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 
@@ -31,7 +31,7 @@ def label_round(
     task: Task,
     tok,
     problems_per_owner: Sequence[Sequence],
-    filters: Sequence[dict],
+    filters: Sequence[Filter],
     shared_label: bool,
     seed: int,
     round_: int,
@@ -43,7 +43,7 @@ def label_round(
     Every model answers every owner's problems (majority voting needs all k answers). The label of
     an owner's problem is that owner's answer, or with ``shared_label`` the most common answer.
     """
-    specs = [filter_from_config(f) for f in filters]
+    shifts = twin_shifts(filters)  # None: no filter reads consistency twins
     flat = [p for problems in problems_per_owner for p in problems]
     answers = [
         answer(m, task, tok, flat, batch_size, precision, progress=f"label r{round_} m{i}") for i, m in enumerate(models)
@@ -55,11 +55,10 @@ def label_round(
             votes = tuple(a[offset + j] for a in answers)
             label = Counter(votes).most_common(1)[0][0] if shared_label else votes[owner]
             items.append(Labelled(task.prompt(problem), task.difficulty(problem), label, votes if len(models) > 1 else ()))
-        check = consistency_spec(specs)
-        if check is not None:
+        if shifts is not None:
             check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner,
-                        batch_size, precision, check.shifts)
-        _, stats = apply_filters(items, specs, task)
+                        batch_size, precision, shifts)
+        _, stats = apply_filters(items, filters, task)
         all_items.append(items)
         all_stats.append(stats)
         offset += len(problems)

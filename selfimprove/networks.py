@@ -27,10 +27,9 @@ def check_sources(cfg: RunConfig) -> None:
     ``model.init_from``, or the pretrained folder of ``backend: hf``. Called before the run
     directory is written, so a corrected path is not "a different config"."""
     from selfimprove.init_from import check_init_from
-    from selfimprove.tasks import get_task
 
     check_init_from(cfg)
     if cfg.model.backend == "hf":
         from selfimprove.hf_backend import check_pretrained
 
-        check_pretrained(cfg.model, get_task(cfg.task.name, **cfg.task.options))
+        check_pretrained(cfg.model, cfg.task.build())

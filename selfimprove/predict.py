@@ -10,35 +10,32 @@ from selfimprove.checkpoint import CheckpointError, load_checkpoint
 from selfimprove.config import config_from_dict
 from selfimprove.evaluate import answer
 from selfimprove.io import read_yaml
+from selfimprove.layout import RunDir
 from selfimprove.networks import build_network
-from selfimprove.tasks import get_task
+from selfimprove.runtime import inference_precision
 from selfimprove.tokenizer import Tokenizer
-from selfimprove.train import resolve_precision
-
-
-def finished_rounds(run_dir: Path) -> list[int]:
-    return sorted(int(p.parent.name.split("_")[1]) for p in run_dir.glob("round_*/DONE"))
 
 
 def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
     """(task, tokenizer, model, precision) of a finished round (default: the latest)."""
-    if not (run_dir / "config.yaml").exists():
+    config = RunDir(run_dir).config
+    if not config.exists():
         raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
-    cfg = config_from_dict(read_yaml(run_dir / "config.yaml"))
-    done = finished_rounds(run_dir)
+    cfg = config_from_dict(read_yaml(config))
+    files = RunDir.of(run_dir, cfg)
+    done = files.finished()
     if not done:
         raise CheckpointError(f"{run_dir} has no finished round yet")
     round_ = done[-1] if round_ is None else round_
     if round_ not in done:
         raise CheckpointError(f"round {round_} of {run_dir} is not finished; finished rounds: {done}")
-    task = get_task(cfg.task.name, **cfg.task.options)
+    task = cfg.task.build()
     tok = Tokenizer.for_task(task)
-    k = 1 if cfg.rounds.voting == "more_data" else cfg.rounds.models
-    if model >= k:
-        raise CheckpointError(f"the run has {k} model(s); --model must be below {k}")
+    if model >= files.k:
+        raise CheckpointError(f"the run has {files.k} model(s); --model must be below {files.k}")
     net = build_network(cfg.model, tok)
-    load_checkpoint(run_dir / f"round_{round_:03d}", net, prefix="" if k == 1 else f"m{model}_")
-    return task, tok, net, resolve_precision(cfg.eval.precision or cfg.rounds.train.precision, torch.device("cpu"))
+    load_checkpoint(files.round(round_), net, prefix=files.prefix(model))
+    return task, tok, net, inference_precision(cfg, torch.device("cpu"))
 
 
 def answer_prompts(task, tok, net, precision: str, prompts: list[str]) -> list[str]:

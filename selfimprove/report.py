@@ -24,12 +24,14 @@ from typing import Any
 
 from selfimprove.errors import UserError
 from selfimprove.io import atomic_write_bytes, atomic_write_text
+from selfimprove.layout import RunDir
 from selfimprove.rundir import Key, RoundInfo, RunData, load_run, spans, to_key
+from selfimprove.tasks.base import axis_labels
+from selfimprove.tasks.registry import build_task
 
 __all__ = ["ReportError", "longest_at", "summarize", "write_report"]
 
 _MAX_HEATMAPS = 4
-_AXES = {"multiplication": ("digits of a", "digits of b"), "maze": ("hops", "nodes")}
 
 
 class ReportError(UserError):
@@ -91,13 +93,13 @@ def write_report(run_dir: Path | str) -> Path:
     from selfimprove.analysis.sections import analysis_sections
 
     run_dir = Path(run_dir)
-    run = _load(run_dir)
+    run, files = _load(run_dir), RunDir(run_dir)
     title, grid = f"{run.task} · {run.name}", _is_grid(run)
     images: list[tuple[str, str]] = []
 
     def save(name: str, caption: str, png: bytes) -> None:
-        atomic_write_bytes(run_dir / "plots" / name, png)
-        images.append((caption, f"plots/{name}"))
+        atomic_write_bytes(files.plot(name), png)
+        images.append((caption, files.plot(name).relative_to(files.path).as_posix()))
 
     curve = _curve_view(run)
     if curve is not None:
@@ -116,7 +118,7 @@ def write_report(run_dir: Path | str) -> Path:
     save("rounds.png", "Self-labelled data and reach per round",
          plots.rounds_png(rows, f"{title}: per-round diagnostics", ylabel, reference=not grid))
     if grid:
-        axes = _axis_names(run.task)
+        axes = _axis_names(run)
         base = set(run.rounds[0].trained) if run.rounds[0].index == 0 else set()
         chosen = _pick_rounds(run.evaluated)
         for r in chosen:
@@ -125,11 +127,11 @@ def write_report(run_dir: Path | str) -> Path:
             save(f"heatmap_round_{r.index:03d}.png", f"Accuracy grid, round {r.index}",
                  plots.heatmap_png(cells, base, own, f"{title}: round {r.index}", axes))
         keep = {f"heatmap_round_{r.index:03d}.png" for r in chosen}
-        for old in (run_dir / "plots").glob("heatmap_round_*.png"):
+        for old in files.plots.glob("heatmap_round_*.png"):
             if old.name not in keep:
                 old.unlink()  # a stale grid from an earlier report would contradict this one
 
-    path = run_dir / "report.md"
+    path = files.report
     # Sections for whatever `selfimprove analyze` left in analysis/ (nothing when it never ran).
     atomic_write_text(path, _markdown(run, _summary(run), images) + analysis_sections(run_dir))
     return path
@@ -152,8 +154,17 @@ def _is_grid(run: RunData) -> bool:
             and all(len({k[i] for k in keys}) > 1 for i in (0, 1)))
 
 
-def _axis_names(task: str) -> tuple[str, str]:
-    return next((v for k, v in _AXES.items() if k in task), ("difficulty[0]", "difficulty[1]"))
+def _axis_names(run: RunData) -> tuple[str, ...]:
+    """The task's own names for its axes (``axis_labels``, else ``axes``); generic ones when the
+    task cannot be built here (a name this install lacks, a task file left on another machine)."""
+    section = run.config.get("task")
+    section = section if isinstance(section, dict) else {}
+    path, options = section.get("path"), section.get("options") or {}
+    try:
+        task = build_task(section.get("name") or run.task, Path(path) if path else None, options)
+    except (UserError, TypeError):  # TypeError: a hand-edited config.yaml with odd options
+        return ("difficulty[0]", "difficulty[1]")
+    return axis_labels(task)
 
 
 def _curve_view(run: RunData) -> tuple[str, Any] | None:
@@ -169,8 +180,8 @@ def _curve_view(run: RunData) -> tuple[str, Any] | None:
         return None  # mixed shapes: no single x-axis makes sense
     varying = [i for i in range(len(next(iter(keys)))) if len({k[i] for k in keys}) > 1]
     if len(varying) == 1:
-        i, names = varying[0], _axis_names(run.task)
-        return names[i] if i < 2 else f"difficulty[{i}]", lambda k: k[i]
+        i, names = varying[0], _axis_names(run)
+        return names[i] if i < len(names) else f"difficulty[{i}]", lambda k: k[i]
     if len({k[0] for k in keys if len(set(k)) == 1}) < 2:
         return None
     return "n (accuracy on n × n cells)", lambda k: k[0] if len(set(k)) == 1 else None

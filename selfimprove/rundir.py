@@ -1,7 +1,8 @@
 """Read a run directory back into plain records, tolerating a run that is still going.
 
-Only files are read (``docs/RUN_DIR.md``): ``config.yaml``, ``round_*/eval.json``,
-``round_*/filter_stats.json``, ``round_*/probe.json``, ``round_*/DONE`` and ``metrics.jsonl``.
+Only files are read (``docs/RUN_DIR.md``, located by ``layout.RunDir``): ``config.yaml``,
+``round_*/eval.json``, ``round_*/filter_stats.json``, ``round_*/probe.json``, ``round_*/DONE``
+and ``metrics.jsonl``.
 Nothing here imports torch or the task code, so a report can be made on a laptop from a copied
 folder.
 
@@ -14,7 +15,6 @@ absent. Each gap becomes a line in ``RunData.notes``. Where ``eval.json`` is mis
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from selfimprove.io import read_jsonl
+from selfimprove.layout import RunDir
 
 # A difficulty as the report keys it: files hold an int or a list; lists become hashable tuples.
 Key = int | tuple[int, ...]
-
-_ROUND_DIR = re.compile(r"^round_(\d+)$")
-
 
 def to_key(difficulty: Any) -> Key:
     """``12 -> 12``, ``[6, 3] -> (6, 3)``: the file form of a difficulty to a dict key."""
@@ -95,13 +93,10 @@ def load_run(run_dir: Path) -> RunData:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
     notes: list[str] = []
-    config = _load_config(run_dir / "config.yaml", notes)
-    rounds: dict[int, RoundInfo] = {}
-    for sub in run_dir.iterdir():
-        m = _ROUND_DIR.match(sub.name)
-        if m and sub.is_dir():
-            rounds[int(m.group(1))] = _load_round(int(m.group(1)), sub, notes)
-    _fill_from_metrics(run_dir / "metrics.jsonl", rounds, notes)
+    files = RunDir(run_dir)
+    config = _load_config(files.config, notes)
+    rounds = {r: _load_round(files, r, notes) for r in files.rounds()}
+    _fill_from_metrics(files, rounds, notes)
 
     ordered = [rounds[i] for i in sorted(rounds)]
     for prev, cur in zip([None, *ordered], ordered):
@@ -146,16 +141,16 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _load_round(index: int, folder: Path, notes: list[str]) -> RoundInfo:
-    info = RoundInfo(index=index, done=(folder / "DONE").exists())
-    ev = _read_json(folder / "eval.json", notes)
+def _load_round(files: RunDir, index: int, notes: list[str]) -> RoundInfo:
+    info = RoundInfo(index=index, done=files.done(index).exists())
+    ev = _read_json(files.eval(index), notes)
     if ev is not None:
         info.step, info.task = ev.get("step"), ev.get("task")
         info.cells = {to_key(c["difficulty"]): float(c["accuracy"])
                       for c in ev.get("cells", []) if c.get("accuracy") is not None}
         info.trained = [to_key(d) for d in ev.get("trained", [])]
         info.wall_time_s = ev.get("wall_time_s")
-    fs = _read_json(folder / "filter_stats.json", notes)
+    fs = _read_json(files.filter_stats(index), notes)
     if fs is not None:
         info.sampled = [to_key(d) for d in fs.get("difficulties", [])]
         info.labelled, info.kept = fs.get("labelled"), fs.get("kept")
@@ -164,19 +159,21 @@ def _load_round(index: int, folder: Path, notes: list[str]) -> RoundInfo:
         if info.labelled != 0:  # a waiting round labelled nothing: no accuracy to speak of
             info.label_accuracy = fs.get("label_accuracy")
             info.kept_accuracy = fs.get("kept_accuracy")
-    pr = _read_json(folder / "probe.json", notes)
+    pr = _read_json(files.probe(index), notes)
     if pr is not None:
         info.probe_kind, info.probe_threshold = pr.get("kind"), pr.get("threshold")
         info.probe = {to_key(v["difficulty"]): float(v["value"]) for v in pr.get("values", [])}
+    folder = files.round(index).name
     if ev is None:
-        notes.append(f"{folder.name}: no eval.json yet" + ("" if info.done else " (in progress)"))
+        notes.append(f"{folder}: no eval.json yet" + ("" if info.done else " (in progress)"))
     elif fs is None and index > 0:
-        notes.append(f"{folder.name}: eval.json but no filter_stats.json")
+        notes.append(f"{folder}: eval.json but no filter_stats.json")
     return info
 
 
-def _fill_from_metrics(path: Path, rounds: dict[int, RoundInfo], notes: list[str]) -> None:
+def _fill_from_metrics(files: RunDir, rounds: dict[int, RoundInfo], notes: list[str]) -> None:
     """Use metrics.jsonl only for what the round folders lack (it duplicates them otherwise)."""
+    path = files.metrics
     if not path.exists():
         return
     try:
@@ -202,7 +199,7 @@ def _fill_from_metrics(path: Path, rounds: dict[int, RoundInfo], notes: list[str
         if not info.cells and per_cell.get(r):
             info.cells = {k: sum(v) / len(v) for k, v in per_cell[r].items()}
             info.step = info.step if info.step is not None else steps.get(r)
-            notes.append(f"round_{r:03d}: accuracy taken from metrics.jsonl (no eval.json)")
+            notes.append(f"{files.round(r).name}: accuracy taken from metrics.jsonl (no eval.json)")
         s = summary.get(r, {}) if info.labelled is None else {}  # filter_stats.json said it all
         if info.label_accuracy is None:
             info.label_accuracy = s.get("label_accuracy")

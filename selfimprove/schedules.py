@@ -17,15 +17,22 @@ what it planned before (and ``plan.json`` stores every plan anyway).
     MultiplicationGrid()             all a, b <= 5              -> [(1, 6), (6, 1)], then m = 2 ...
     Listed(rounds=[[(1, 6), (6, 1)], ...])   round 1               -> [(1, 6), (6, 1)] (a table, e.g. Fig. 20)
 
-``schedule_from_config({"kind": "increment", "step": 1})`` builds one from a config mapping.
+``schedule_from_config({"kind": "increment", "step": 1})`` builds one from a config mapping
+(``SCHEDULES``, a ``registry.Registry``). What a schedule needs from the run it declares, and the
+generic code asks for that, never for a kind: ``probe_by`` (class attribute: ``ACCURACY``, the
+paper's ground-truth probe, or ``AGREEMENT``, the label-free one; absent: no probe), ``axes``
+(class attribute: the number of difficulty axes it plans on), ``axis`` (the axis it extends),
+``rounds`` (a fixed table of every round's difficulties) and ``threshold`` (the probe's pass
+mark, recorded in probe.json). A new schedule is one class and its ``@SCHEDULES.register`` line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
+from selfimprove.registry import Registry
 from selfimprove.tasks.base import Difficulty
 
 Probe = Callable[[Difficulty], float]
@@ -36,11 +43,20 @@ Cell = tuple[int, int]
 # b+a and the re-split). 64 new difficulties in one round is beyond any run we know of.
 PROBE_GUARD = 64
 
+# What a schedule's probe measures (probe.json's "kind"): the models' exact-match accuracy
+# (ground truth, the paper's accelerated schedules) or their agreement (label-free).
+ACCURACY, AGREEMENT = "accuracy", "agreement"
+
 
 class Schedule(Protocol):
+    """``plan`` picks a round's difficulties; the optional attributes above say what it needs."""
+
     def plan(
         self, round: int, trained: list[Difficulty], probe: Probe | None = None
     ) -> list[Difficulty]: ...
+
+
+SCHEDULES = Registry("schedule", example="{kind: increment}")
 
 
 def _check(round: int, trained: list[Difficulty]) -> None:
@@ -66,6 +82,7 @@ def _shift(top: Difficulty, axis: int, k: int) -> Difficulty:
     return top[:axis] + (top[axis] + k,) + top[axis + 1 :]
 
 
+@SCHEDULES.register("increment")
 @dataclass(frozen=True)
 class Increment:
     """The next ``step`` difficulties above the trained maximum along ``axis`` (paper §3).
@@ -132,6 +149,7 @@ def _probe_upward(trained: list[Difficulty], axis: int, threshold: float, max_ne
     return passing or ([] if wait else [_shift(top, axis, 1)])
 
 
+@SCHEDULES.register("accelerated")
 @dataclass(frozen=True)
 class Accelerated:
     """Sample every difficulty the model already solves, starting above the trained range (§7.2).
@@ -148,6 +166,8 @@ class Accelerated:
     [17]
     """
 
+    probe_by: ClassVar[str] = ACCURACY
+
     threshold: float = 0.99
     max_new: int | None = None
     axis: int = 0
@@ -162,6 +182,7 @@ class Accelerated:
         return _probe_upward(trained, self.axis, self.threshold, self.max_new, probe, "accelerated")
 
 
+@SCHEDULES.register("label_free_accelerated")
 @dataclass(frozen=True)
 class LabelFreeAccelerated:
     """``Accelerated`` whose probe needs no ground truth (beyond the paper).
@@ -187,6 +208,8 @@ class LabelFreeAccelerated:
     >>> LabelFreeAccelerated(threshold=0.9, wait=True, refresh=True).plan(1, [1, 2, 3], lambda d: 0.5)
     [3]
     """
+
+    probe_by: ClassVar[str] = AGREEMENT
 
     threshold: float = 0.98
     max_new: int | None = None
@@ -228,6 +251,7 @@ def _square(done: set[Cell]) -> int:
     return n
 
 
+@SCHEDULES.register("multiplication_grid")
 @dataclass(frozen=True)
 class MultiplicationGrid:
     """From a trained n x n square, (n+1) x m and m x (n+1) for m = 1 .. n+1, one m a round (§6.2).
@@ -238,6 +262,8 @@ class MultiplicationGrid:
     trains M_{r+1}), which is also why its "round 7" (Fig. 7, 17) has trained up to 6x6. So rounds
     0..40 here are the paper's 41 rounds. Each list holds the not-yet-trained cells of the round.
     """
+
+    axes: ClassVar[int] = 2
 
     def plan(
         self, round: int, trained: list[Difficulty], probe: Probe | None = None
@@ -265,6 +291,7 @@ def _frontier(done: set[Cell]) -> list[Cell]:
     return sorted(c for c in candidates - done if ok(c[0] - 1, c[1]) and ok(c[0], c[1] - 1))
 
 
+@SCHEDULES.register("accelerated_grid")
 @dataclass(frozen=True)
 class AcceleratedGrid:
     """Accelerated multiplication (paper Fig. 20): grow the trained staircase while probes pass.
@@ -277,6 +304,9 @@ class AcceleratedGrid:
     >>> AcceleratedGrid().plan(1, square, lambda c: 1.0 if max(c) <= 6 and min(c) <= 2 else 0.0)
     [(1, 6), (2, 6), (6, 1), (6, 2)]
     """
+
+    probe_by: ClassVar[str] = ACCURACY
+    axes: ClassVar[int] = 2
 
     threshold: float = 0.99
     max_new: int | None = None
@@ -305,6 +335,7 @@ class AcceleratedGrid:
         return sorted(new)
 
 
+@SCHEDULES.register("listed")
 @dataclass(frozen=True)
 class Listed:
     """A fixed table: round r samples ``rounds[r - 1]`` (paper B.4, Fig. 20: the round in which
@@ -340,43 +371,11 @@ def _difficulty(value: Any) -> Difficulty:
     raise ValueError(f"listed: {value!r} is not a difficulty (an integer or a list of integers)")
 
 
-_KINDS: dict[str, type] = {
-    "increment": Increment,
-    "accelerated": Accelerated,
-    "label_free_accelerated": LabelFreeAccelerated,
-    "multiplication_grid": MultiplicationGrid,
-    "accelerated_grid": AcceleratedGrid,
-    "listed": Listed,
-}
-
-AnySchedule = Increment | Accelerated | LabelFreeAccelerated | MultiplicationGrid | AcceleratedGrid | Listed
-
-
-def schedule_from_config(config: dict[str, Any]) -> AnySchedule:
+def schedule_from_config(config: dict[str, Any]) -> Schedule:
     """``{"kind": "accelerated", "threshold": 0.99}`` -> ``Accelerated(threshold=0.99)``."""
-    options = dict(config)
-    kind = options.pop("kind", None)
-    if kind not in _KINDS:
-        raise ValueError(f"unknown schedule kind {kind!r}; choose one of: {', '.join(_KINDS)}")
-    cls = _KINDS[kind]
-    known = [f.name for f in fields(cls)]
-    for key, value in options.items():
-        if key not in known:
-            names = ", ".join(known) or "none"
-            raise ValueError(f"unknown key {key!r} for schedule {kind!r}; known: {names}")
-        _check_type(kind, key, value)
-    try:
-        return cls(**options)
-    except ValueError as err:
-        raise ValueError(f"schedule {kind!r}: {err}") from None
+    return SCHEDULES.parse(config)
 
 
-def _check_type(kind: str, key: str, value: Any) -> None:
-    # bool is an int in Python; a YAML "step: true" is still a mistake.
-    wants: dict[str, tuple[type, ...]] = {
-        "step": (int,), "axis": (int,), "only_last": (bool,), "wait": (bool,), "refresh": (bool,),
-        "threshold": (int, float), "max_new": (int, type(None)), "first_threshold": (int, float, type(None)),
-        "rounds": (list, tuple),
-    }
-    if not isinstance(value, wants[key]) or (bool not in wants[key] and isinstance(value, bool)):
-        raise ValueError(f"schedule {kind!r}: {key} has the wrong type ({value!r})")
+def default_schedule() -> Schedule:
+    """``rounds.schedule`` when a config names none: the paper's +1 per round."""
+    return SCHEDULES.parse({"kind": "increment"})

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from selfimprove.tasks.base import Task, TaskError, get_task
+from selfimprove.tasks.base import Task, TaskError
+from selfimprove.tasks.registry import get_task
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)

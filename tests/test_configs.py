@@ -15,7 +15,7 @@ import pytest
 from selfimprove.cli import main
 from selfimprove.config import ConfigError, load_config
 from selfimprove.evaluate import grid
-from selfimprove.schedules import schedule_from_config
+from selfimprove.schedules import MultiplicationGrid
 from selfimprove.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_paper_presets_use_the_papers_shared_settings(path: Path):
         assert (t.beta1, t.beta2, t.eps, t.weight_decay, t.grad_clip, t.precision) == (0.9, 0.99, 1e-12, 0.1, 1.0, "auto")
         assert (t.decay_shape, t.min_lr_ratio) == ("linear", 0.01)
         assert t.batch_size in (512, 1024)
-    if "accelerated" in cfg.rounds.schedule["kind"]:
+    if getattr(cfg.rounds.schedule, "probe_by", None):  # the accelerated schedules
         assert cfg.rounds.probe_problems == 2048
 
 
@@ -72,7 +72,7 @@ def test_paper_schedules_plan_only_possible_difficulties(path: Path):
 
     cfg = load_config(path)
     task = get_task(cfg.task.name, **cfg.task.options)
-    schedule = schedule_from_config(cfg.rounds.schedule)
+    schedule = cfg.rounds.schedule
     trained = grid(cfg.round0.low, cfg.round0.high)
     for r in range(1, cfg.rounds.count + 1):
         new = schedule.plan(r, trained, lambda d: 0.0)
@@ -117,6 +117,7 @@ BAD = [
     (["rounds.models=3", "rounds.filters=[{kind: majority, tau: 0.7, k: 5}]"], "rounds.models"),
     (["rounds.filters=[{kind: verifier}]"], "rounds.filters[0]"),
     (["rounds.filters=[{kind: consistency, shifts: 1}]"], "rounds.filters[0]", MAZE),  # addition only
+    (["rounds.filters=[{kind: verifier, checks: [shortest]}]"], "shortest", MAZE),  # not a maze check
     (["eval.high=[30, 30]"], "eval.high", MAZE),  # 30 hops need 31 nodes
     (["eval.low=[1, 10]"], "eval.low..eval.high", MAZE),  # the grid holds (29 hops, 10 nodes)
     (["rounds.schedule={kind: increment, axis: 2}"], "rounds.schedule.axis", MAZE),
@@ -160,7 +161,7 @@ def test_floats_without_a_dot_are_read_as_numbers(tmp_path):
 
 def test_partner_presets_share_their_round_0():
     """Their comments say `--base runs/<partner>` works: that needs identical round-0 sections."""
-    from selfimprove.rounds import ROUND0_KEYS
+    from selfimprove.resume import ROUND0_KEYS
 
     partners = [("reverse_addition_unfiltered", "reverse_addition_consistency", "reverse_addition_accelerated"),
                 ("forward_addition_nofilter", "forward_addition_length"), ("reverse", "reverse_accelerated"),
@@ -195,19 +196,19 @@ def test_maze_nodes_presets_label_31_32_and_33_nodes_50k_each():
     for path in (p for p in PAPER if p.stem.startswith("maze_nodes")):
         cfg = load_config(path)
         trained = grid(cfg.round0.low, cfg.round0.high)
-        assert schedule_from_config(cfg.rounds.schedule).plan(1, trained) == [(9, 31), (9, 32), (9, 33)], path.stem
+        assert cfg.rounds.schedule.plan(1, trained) == [(9, 31), (9, 32), (9, 33)], path.stem
         assert (cfg.rounds.problems, cfg.rounds.problems_per) == (50_000, "difficulty")
 
 
 def test_majority_presets_vote_4_of_5_as_the_paper():
     """C.3.2: five models, at least 4 of 5 agree (mazes included); the accelerated run 5 of 5."""
-    from selfimprove.filters import MajorityFilter, filter_from_config, votes_needed
+    from selfimprove.filters import MajorityFilter, votes_needed
 
     majority = [p for p in PAPER if "majority" in p.read_text().split("filters:")[1].split("\n")[0]]
     assert any(p.stem.startswith("maze") for p in majority)
     for path in majority:
         cfg = load_config(path)
-        (vote,) = [f for f in map(filter_from_config, cfg.rounds.filters) if isinstance(f, MajorityFilter)]
+        (vote,) = [f for f in cfg.rounds.filters if isinstance(f, MajorityFilter)]
         want = 5 if path.stem == "multiplication_accelerated" else 4
         assert (cfg.rounds.models, votes_needed(cfg.rounds.models, vote.tau)) == (5, want), path.stem
 
@@ -215,7 +216,7 @@ def test_majority_presets_vote_4_of_5_as_the_paper():
 def test_multiplication_grid_presets_label_50k_per_cell():
     for path in (p for p in PAPER if p.stem.startswith("multiplication")):
         cfg = load_config(path)
-        grid_schedule = cfg.rounds.schedule["kind"] == "multiplication_grid"
+        grid_schedule = isinstance(cfg.rounds.schedule, MultiplicationGrid)
         assert cfg.rounds.problems_per == ("difficulty" if grid_schedule else "round"), path.stem
 
 

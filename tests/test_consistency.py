@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfimprove.consistency import Twin, consistent, resplit, twins
+from selfimprove.consistency import Twin, consistent, twins
 from selfimprove.tasks import get_task
+from selfimprove.tasks.addition import resplit
 
 # (task, difficulties to draw from): small enough to be fast, large enough to cover edge cases.
 CASES = {

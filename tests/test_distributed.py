@@ -41,14 +41,16 @@ _SLOW_RANK = """
 import datetime, os, sys, time
 from pathlib import Path
 import torch.distributed as dist
-from selfimprove import rounds
+from selfimprove import distributed, resume
 from selfimprove.config import load_config
+from selfimprove.layout import RunDir
 
 dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=20))
 if dist.get_rank() == 1:
     real = Path.exists
     Path.exists = lambda self: (time.sleep(1.0), real(self))[1]
-rounds.prepare_run_dir(load_config("configs/smoke.yaml"), Path(sys.argv[1]))
+cfg = load_config("configs/smoke.yaml")
+resume.prepare_run_dir(cfg, distributed.shared(RunDir.of(sys.argv[1], cfg)))
 dist.barrier()
 dist.destroy_process_group()
 print("ok")

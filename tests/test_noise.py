@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from selfimprove.config import ConfigError, load_config
+from selfimprove.label_records import with_noise
 from selfimprove.noise import (
     CORRUPT,
     NoiseSpec,
@@ -16,7 +17,6 @@ from selfimprove.noise import (
     perturb,
     uniform,
 )
-from selfimprove.rounds import with_noise
 from selfimprove.tasks import get_task
 
 
@@ -83,7 +83,7 @@ def test_with_noise_rescores_corrupted_rows_by_ground_truth():
     problems = [task.sample(5, rng) for _ in range(400)]
     good = [{"model": 0, "prompt": task.prompt(p), "label": task.solve(p), "kept": True, "correct": True} for p in problems]
     cfg = SimpleNamespace(seed=0, rounds=SimpleNamespace(noise={"kind": "perturb", "p": 0.25, "at": [1]}, random_labels=None))
-    out = with_noise(SimpleNamespace(cfg=cfg, task=task), 1, good)
+    out = with_noise(cfg, task, 1, good)
     wrong = [x for x in out if not x["correct"]]
     assert wrong == [x for x in out if "noise" in x]
     assert abs(len(wrong) / 400 - 0.25) < 0.06
@@ -112,12 +112,13 @@ def test_a_run_made_before_the_noise_keys_existed_still_resumes(tmp_path):
     import yaml
 
     from selfimprove.config import to_plain
-    from selfimprove.rounds import prepare_run_dir
+    from selfimprove.layout import RunDir
+    from selfimprove.resume import prepare_run_dir
 
     cfg = load_config("configs/smoke.yaml")
     old = to_plain(cfg)
     del old["rounds"]["noise"], old["rounds"]["random_labels"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
-    prepare_run_dir(cfg, tmp_path)  # same run: accepted
+    prepare_run_dir(cfg, RunDir.of(tmp_path, cfg))  # same run: accepted
     with pytest.raises(ConfigError, match="different config"):
-        prepare_run_dir(load_config("configs/smoke.yaml", ["rounds.noise={kind: perturb, p: 0.1}"]), tmp_path)
+        prepare_run_dir(load_config("configs/smoke.yaml", ["rounds.noise={kind: perturb, p: 0.1}"]), RunDir(tmp_path))

@@ -50,6 +50,45 @@ def test_smoke_run_writes_every_file_of_the_run_directory(smoke_run):
     assert (smoke_run / "report.md").exists()
 
 
+def test_every_file_of_the_smoke_run_is_one_the_run_dir_names(smoke_run):
+    from selfimprove.checkpoint import checkpoint_dir
+    from selfimprove.layout import RunDir
+
+    files = RunDir.of(smoke_run, load_config(SMOKE))
+    assert files.rounds() == files.finished() == [0, 1, 2]
+    named = {files.config, files.runtime, files.metrics, files.report, smoke_run / ".lock"}  # .lock: io.run_dir_lock
+    for r in files.rounds():
+        named |= {files.done(r), files.eval(r), files.labels(r), files.filter_stats(r), files.plan(r), files.probe(r)}
+    checkpoints = {checkpoint_dir(files.round(r), files.prefix(0)) for r in files.rounds()}
+    for path in (p for p in smoke_run.rglob("*") if p.is_file()):
+        assert path in named or path.parent in checkpoints or path.parent == files.plots, path
+
+
+def test_a_round_loads_its_models_once_and_keeps_its_labels_in_memory(tmp_path, monkeypatch):
+    """Probe, labelling and training of a round share one load of round r-1's checkpoints, and
+    the labels just written are not read back (a resume reads them: the crash tests)."""
+    from selfimprove import run as run_module
+    from selfimprove.layout import RunDir
+
+    loads, real = [], run_module.load_checkpoint
+
+    def counted(folder, *args, **kwargs):
+        loads.append(Path(folder).name)
+        return real(folder, *args, **kwargs)
+
+    def never(self, r):
+        raise AssertionError("labels.jsonl read back in the round that wrote it")
+
+    monkeypatch.setattr(run_module, "load_checkpoint", counted)
+    monkeypatch.setattr(RunDir, "read_labels", never)
+    overrides = ["rounds.count=2", "rounds.models=2", "rounds.filters=[{kind: majority, tau: 0.5}]",
+                 "rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 1}",
+                 "round0.train.steps=30", "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=8"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    assert (tmp_path / "round_002" / "DONE").exists() and (tmp_path / "round_002" / "probe.json").exists()
+    assert loads == ["round_000", "round_000", "round_001", "round_001"]  # each of the 2 models once a round
+
+
 def test_rerunning_a_finished_run_changes_nothing(smoke_run, capsys):
     before = evals(smoke_run)
     assert main(["run", str(SMOKE), "--out", str(smoke_run)]) == 0
@@ -202,10 +241,10 @@ def test_voting_variants_share_exactly_what_they_name(voting):
     """shared_init: one initialisation and one D0; shared_d0: one D0; never one batch order."""
     import torch
 
-    from selfimprove.rounds import Run, build_models
+    from selfimprove.run import Run, build_models
 
     cfg = load_config(SMOKE, ["rounds.models=2", f"rounds.voting={voting}", "round0.examples=50"])
-    run = Run(cfg, Path("."), torch.device("cpu"))
+    run = Run(cfg, torch.device("cpu"))
     build_models(run)
     same_init = all(torch.equal(p, q) for p, q in zip(run.models[0].parameters(), run.models[1].parameters()))
     same_d0 = (run.sets[0][0].tokens.shape == run.sets[1][0].tokens.shape
@@ -298,6 +337,9 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
 
     from selfimprove import rounds
     from selfimprove.checkpoint import load_checkpoint
+    from selfimprove.layout import RunDir
+    from selfimprove.resume import fork_base
+    from selfimprove.run import Run, build_models
 
     seen = []
 
@@ -308,14 +350,15 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
     monkeypatch.setattr(rounds, "agreement_probe", spy)
     monkeypatch.setattr(rounds, "accuracy_probe", spy)
     cfg = load_config(SMOKE, ["rounds.count=1", f"rounds.schedule={{kind: {kind}}}"])
-    run = rounds.Run(cfg, tmp_path, torch.device("cpu"), log=lambda line: None)
-    rounds.fork_base(cfg, tmp_path, smoke_run)
-    rounds.build_models(run)
-    rounds.plan_round(run, 1, [1, 2], "fp32")
-    fresh = rounds.Run(cfg, tmp_path, torch.device("cpu"), log=lambda line: None)
-    rounds.build_models(fresh)
+    files = RunDir.of(tmp_path, cfg)
+    fork_base(cfg, files, smoke_run)
+    run = Run(cfg, torch.device("cpu"))
+    build_models(run)
+    rounds.plan_round(run, files, 1, [1, 2], "fp32")
+    fresh = Run(cfg, torch.device("cpu"))
+    build_models(fresh)
     initial = torch.cat([p.detach().flatten() for p in fresh.models[0].parameters()])
-    load_checkpoint(smoke_run / "round_000", fresh.models[0], None, fresh.prefix(0))
+    load_checkpoint(smoke_run / "round_000", fresh.models[0], None, files.prefix(0))
     expected = torch.cat([p.detach().flatten() for p in fresh.models[0].parameters()])
     assert not torch.equal(initial, expected)
     assert seen and torch.equal(seen[0], expected)
@@ -411,7 +454,7 @@ def test_the_run_records_what_auto_resolved_to(smoke_run):
 def test_inference_precision_is_its_own_setting_and_defaults_to_the_rounds():
     import torch
 
-    from selfimprove.rounds import inference_precision
+    from selfimprove.runtime import inference_precision
 
     cpu = torch.device("cpu")
     assert inference_precision(load_config(SMOKE, ["rounds.train.precision=bf16"]), cpu) == "bf16"  # as before
@@ -419,16 +462,13 @@ def test_inference_precision_is_its_own_setting_and_defaults_to_the_rounds():
 
 
 def test_evaluation_covers_every_trained_length_and_the_window_above():
-    import torch
-
-    from selfimprove.rounds import Run, eval_cells
+    from selfimprove.rounds import eval_cells
 
     trained = list(range(1, 11))
-    plain = Run(load_config(SMOKE, ["eval.low=1", "eval.high=3", "eval.ahead=2"]), Path("."), torch.device("cpu"))
+    plain = load_config(SMOKE, ["eval.low=1", "eval.high=3", "eval.ahead=2"])
     assert eval_cells(plain, trained) == [1, 2, 3, 11, 12]  # the old grid skips 4..10
-    run = Run(load_config(SMOKE, ["eval.low=1", "eval.high=3", "eval.ahead=2", "eval.trained=true"]), Path("."),
-              torch.device("cpu"))
-    assert eval_cells(run, trained) == list(range(1, 13))
+    every = load_config(SMOKE, ["eval.low=1", "eval.high=3", "eval.ahead=2", "eval.trained=true"])
+    assert eval_cells(every, trained) == list(range(1, 13))
 
 
 def test_rounds_train_on_d0_only_when_asked():
@@ -456,13 +496,14 @@ def test_a_run_directory_from_before_a_new_key_still_resumes(smoke_run, tmp_path
 
     import yaml
 
-    from selfimprove.rounds import prepare_run_dir
+    from selfimprove.layout import RunDir
+    from selfimprove.resume import prepare_run_dir
 
     old = tmp_path / "old"
     shutil.copytree(smoke_run, old)
     stored = yaml.safe_load((old / "config.yaml").read_text())
     del stored["eval"]["trained"], stored["rounds"]["mixture"], stored["scale"]
     (old / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
-    prepare_run_dir(load_config(SMOKE), old)  # accepted
+    prepare_run_dir(load_config(SMOKE), RunDir(old))  # accepted
     with pytest.raises(Exception, match="different config"):
-        prepare_run_dir(load_config(SMOKE, ["rounds.mixture=uniform"]), old)
+        prepare_run_dir(load_config(SMOKE, ["rounds.mixture=uniform"]), RunDir(old))

@@ -281,10 +281,10 @@ def test_smoke_round0_follows_its_golden_loss_trajectory():
     from pathlib import Path
 
     from selfimprove.config import load_config
-    from selfimprove.rounds import Run, build_models
+    from selfimprove.run import Run, build_models
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml", ["round0.train.precision=fp32"])
-    run = Run(cfg, Path("."), torch.device("cpu"))
+    run = Run(cfg, torch.device("cpu"))
     build_models(run)
     t = cfg.round0.train
     plan = BatchPlan(run.order_seed(0), 0, t.batch_size, cfg.rounds.newest_fraction, t.bucket, cfg.rounds.mixture)

@@ -1,6 +1,7 @@
 """``selfimprove analyze carries``: a round model's accuracy by maximum carry-chain length (paper
 Fig 30, ``carries.carry_problems``) and the chain lengths of every round's training data (Fig 29:
-D0 as round 0 drew it, then each round's kept self-labels). Addition tasks only."""
+D0 as round 0 drew it, then each round's kept self-labels). Tasks that add two numbers only
+(``HasAddends``: ``addends(problem)`` and ``from_addends(a, b)``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from pathlib import Path
 from selfimprove.analysis import common, figures
 from selfimprove.carries import carry_problems, histogram
 from selfimprove.config import ConfigError
-
-ADDITION = ("reverse_addition", "forward_addition")
+from selfimprove.tasks.addition import Operands
+from selfimprove.tasks.base import HasAddends
 
 
 def training_histograms(run_dir: Path, cfg, task) -> dict[str, dict[str, int]]:
     from selfimprove.rounds import initial_problems
 
-    out = {"0": histogram(initial_problems(task, cfg.round0, cfg.seed))}  # model 0's D0
+    def sums(problems) -> list[Operands]:
+        return [Operands(*task.addends(p)) for p in problems]
+
+    out = {"0": histogram(sums(initial_problems(task, cfg.round0, cfg.seed)))}  # model 0's D0
     for r in common.labelled_rounds(run_dir):
         kept = [task.parse(x["prompt"]) for x in common.labels(run_dir, r) if x["kept"] and x["model"] == 0]
-        out[str(r)] = histogram(kept)
+        out[str(r)] = histogram(sums(kept))
     return {r: {str(k): c for k, c in h.items()} for r, h in out.items()}
 
 
@@ -30,6 +34,7 @@ def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dic
 
     _, tok, net, precision = load_round_model(run_dir, r, 0)
     sets = carry_problems(digits, range(digits + 1), n, cfg.seed)
+    sets = {length: [task.from_addends(p.a, p.b) for p in problems] for length, problems in sets.items()}
     flat = [p for problems in sets.values() for p in problems]
     answers = answer(net, task, tok, flat, cfg.eval.batch_size, precision)
     out, offset = {}, 0
@@ -43,8 +48,8 @@ def analyze_carries(run_dir: Path, digits: int | None = None, n: int = 500, roun
     """carries.json / carries.png; ``digits`` defaults to one beyond the round's trained maximum."""
     cfg = common.run_config(run_dir)
     task = common.run_task(cfg)
-    if task.name not in ADDITION:
-        raise ConfigError(f"carry chains exist for {', '.join(ADDITION)} only, not {task.name!r}")
+    if not isinstance(task, HasAddends):
+        raise ConfigError(f"carry chains exist for tasks that add two numbers (addends, from_addends) only, not {task.name!r}")
     r = common.pick_round(run_dir, round_, common.finished(run_dir), "finished checkpoint")
     if digits is None:
         trained = (common.eval_record(run_dir, r) or {}).get("trained") or [cfg.round0.high]

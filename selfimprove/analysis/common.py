@@ -7,7 +7,6 @@ from pathlib import Path
 
 from selfimprove.config import ConfigError, RunConfig, config_from_dict
 from selfimprove.io import atomic_write_bytes, atomic_write_text, read_json, read_jsonl, read_yaml
-from selfimprove.tasks import get_task
 
 
 def run_config(run_dir: Path) -> RunConfig:
@@ -17,7 +16,7 @@ def run_config(run_dir: Path) -> RunConfig:
 
 
 def run_task(cfg: RunConfig):
-    return get_task(cfg.task.name, **cfg.task.options)
+    return cfg.task.build()
 
 
 def round_dir(run_dir: Path, r: int) -> Path:

@@ -11,12 +11,22 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.analysis import common, figures
+from selfimprove.tasks.base import HasChecks
 from selfimprove.taxonomy import cot_error, first_wrong_step, summarise
+
+FAMILIES = ("digits", "cot", "checks")
 
 
 def family(task) -> str:
-    """How a task's answers are compared: digit alignment, CoT steps, or the maze's checks."""
-    return {"multiplication": "cot", "maze": "maze"}.get(task.name, "digits")
+    """How a task's wrong answers are compared: the task's ``error_family`` when it declares one
+    ("cot": chain-of-thought steps, multiplication), else by its named checks when it has them
+    (the maze: a path has no digit positions), else digit by digit."""
+    declared = getattr(task, "error_family", None)
+    if declared is not None:
+        if declared not in FAMILIES:
+            raise ValueError(f"task {task.name!r}: error_family must be one of {FAMILIES}, got {declared!r}")
+        return declared
+    return "checks" if isinstance(task, HasChecks) else "digits"
 
 
 def classify(task, pairs: list[tuple[str, str]]) -> dict:
@@ -26,8 +36,8 @@ def classify(task, pairs: list[tuple[str, str]]) -> dict:
     wrong = [(problem, a) for problem, (_, a), v in zip(problems, pairs, verdicts) if not v.ok]
     out = {"answers": len(pairs), "wrong": len(wrong), "checks": dict(Counter(v.check for v in verdicts if not v.ok))}
     kind = family(task)
-    if kind == "maze":  # a path has no digit positions; the failed checks are the taxonomy
-        out["failed"] = dict(Counter(name for problem, a in wrong for name in maze_failures(task, problem, a)))
+    if kind == "checks":  # the failed checks are the taxonomy
+        out["failed"] = dict(Counter(name for problem, a in wrong for name in failed_checks(task, problem, a)))
         return out
     expected = [(task.solve(problem), a) for problem, a in wrong]
     # Of the whole answer text (for chain of thought: missing steps make it short, Fig 13).
@@ -41,9 +51,9 @@ def classify(task, pairs: list[tuple[str, str]]) -> dict:
     return out
 
 
-def maze_failures(task, problem, answer: str) -> list[str]:
-    """Every check a wrong path fails (``checks`` names only the first): an invalid move and a
-    wrong end can come together. An unreadable answer is ``format`` alone."""
+def failed_checks(task, problem, answer: str) -> list[str]:
+    """Every check a wrong answer fails (``verify`` names only the first): a maze path's invalid
+    move and wrong end can come together. An unreadable answer is ``format`` alone."""
     failed = [name for name, ok in task.checks(problem, answer).items() if not ok]
     return ["format"] if "format" in failed else failed
 

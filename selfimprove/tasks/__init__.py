@@ -2,13 +2,18 @@
 
 from selfimprove.tasks.base import (
     Difficulty,
+    HasAddends,
+    HasChecks,
+    HasShiftedTwins,
+    HasTwins,
     Problem,
     Task,
     TaskError,
+    Twin,
     Verdict,
-    get_task,
     parse_difficulty,
-    task_names,
 )
+from selfimprove.tasks.registry import build_task, get_task, register, task_names
 
-__all__ = ["Difficulty", "Problem", "Task", "TaskError", "Verdict", "get_task", "parse_difficulty", "task_names"]
+__all__ = ["Difficulty", "HasAddends", "HasChecks", "HasShiftedTwins", "HasTwins", "Problem", "Task", "TaskError",
+           "Twin", "Verdict", "build_task", "get_task", "parse_difficulty", "register", "task_names"]

@@ -16,15 +16,20 @@ Difficulty is the number of digits ``d``: both operands have ``d`` digits (leadi
 non-zero). Round-0 data draws the two lengths independently from ``{low..high}^2`` when
 ``independent_lengths`` is set (the paper's default); the problem's difficulty is then the longer
 operand's length.
+
+Consistency twins (``selfimprove.consistency``) of ``a + b``: ``b + a`` and ``(a + d) + (b - d)``
+(the same sum re-split, digit counts kept), whose answers equal the label; shifted twins
+``a + (b + e)``, whose answer minus ``e`` must equal it.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from selfimprove.tasks.base import CORRECT, Difficulty, TaskError, Verdict, register
+from selfimprove.tasks.base import CORRECT, Difficulty, TaskError, Twin, Verdict
+from selfimprove.tasks.registry import register
 
 DIGITS = list("0123456789")
 MAX_DIGITS = 10_000  # a sanity bound for user input, far beyond anything a model decodes
@@ -78,10 +83,30 @@ def compare_to_oracle(expected: str, answer: str) -> Verdict:
     return Verdict(False, "value", f"expected {expected}, got {answer}")
 
 
+def same_answer(original: str, twin: str) -> bool:
+    return original.strip() == twin.strip()
+
+
+def resplit(a: int, b: int, rng: random.Random) -> int | None:
+    """A random ``d != 0`` with ``a + d`` and ``b - d`` keeping the digit counts of ``a``, ``b``.
+
+    Keeping both digit counts keeps the difficulty and the answer's padding, so the answer text
+    is unchanged. None when only ``d = 0`` fits (e.g. 9 + 9).
+    """
+    la, lb = len(str(a)), len(str(b))
+    lo = max(10 ** (la - 1) - a, b - (10**lb - 1))
+    hi = min(10**la - 1 - a, b - 10 ** (lb - 1))  # lo <= 0 <= hi, since d = 0 always fits
+    if lo == hi:
+        return None
+    d = rng.randint(lo, hi - 1)  # uniform over [lo, hi] without 0
+    return d + 1 if d >= 0 else d
+
+
 class Addition:
     """Reverse or forward addition; ``reverse`` fixes the digit order of prompt and answer."""
 
     axes = ("digits",)
+    example = 3  # `selfimprove tasks` shows a 3-digit sum
 
     def __init__(self, reverse: bool, independent_lengths: bool = True) -> None:
         self.reverse = reverse
@@ -140,6 +165,40 @@ class Addition:
 
     def max_answer_len(self, difficulty: Difficulty) -> int:
         return check_digits(difficulty) + 1
+
+    def twins(self, p: Operands, rng: random.Random) -> list[Twin]:
+        """b + a, and (a + d) + (b - d); none for a + a swapped or a sum that cannot re-split."""
+        out = []
+        if p.a != p.b:  # a + a swapped is the same prompt: no information
+            out.append(Twin(self.prompt(replace(p, a=p.b, b=p.a)), same_answer))
+        d = resplit(p.a, p.b, rng)
+        if d is not None:
+            out.append(Twin(self.prompt(replace(p, a=p.a + d, b=p.b - d)), same_answer))
+        return out
+
+    def shifted_twins(self, p: Operands, rng: random.Random) -> list[Twin]:
+        """a + (b + e) for a random e != 0 that keeps b's digit count (so the difficulty is kept).
+
+        b + a and a re-split keep every column's digit sum, so a carry the model misjudges for a
+        given column sum is misjudged alike on them; a shift changes the column sums.
+        """
+        digits = len(str(p.b))
+        lo, hi = 10 ** (digits - 1) - p.b, 10**digits - 1 - p.b  # lo <= 0 <= hi and lo < hi
+        e = rng.randint(lo, hi - 1)
+        e = e + 1 if e >= 0 else e  # uniform over [lo, hi] without 0
+
+        def agrees(original: str, twin: str) -> bool:
+            value = self.read_total(twin)
+            return value is not None and value - e >= 0 and self.write_total(p, value - e) == original.strip()
+
+        return [Twin(self.prompt(replace(p, b=p.b + e)), agrees)]
+
+    def addends(self, problem: Operands) -> tuple[int, int]:
+        """The two numbers summed (``selfimprove analyze carries`` reads their carry chains)."""
+        return problem.a, problem.b
+
+    def from_addends(self, a: int, b: int) -> Operands:
+        return Operands(a, b)
 
 
 register("reverse_addition", lambda **options: Addition(reverse=True, **options))

@@ -1,4 +1,4 @@
-"""The Task protocol every task implements, the difficulty type, and the task registry.
+"""The Task protocol every task implements, its optional capabilities, and the difficulty type.
 
 A task turns a difficulty into a random problem, a problem into prompt text, and prompt text back
 into a problem. ``solve`` is the oracle: only round-0 data and evaluation may call it (see
@@ -6,6 +6,12 @@ into a problem. ``solve`` is the oracle: only round-0 data and evaluation may ca
 
 Difficulty is an ``int`` (digits, string length) or a tuple of ints (multiplication: digits of
 each operand; maze: hops and nodes). It is always written to files as an int or a list of ints.
+
+Beyond the required members a task may declare optional *capabilities* (below the protocol):
+consistency twins, shifted twins, named verifier checks, the two addends of a sum, display names
+for its axes, an example difficulty, an error-taxonomy family. A generic module asks for one with
+``isinstance(task, HasTwins)`` (the protocols are runtime-checkable: having the members is
+declaring them) or with the helpers here, never by the task's name, so a task stays one file.
 
 This module imports the standard library only, so ``selfimprove sample`` starts without torch.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from selfimprove.errors import UserError
 
@@ -42,6 +48,14 @@ class Verdict:
 
 
 CORRECT = Verdict(True)
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A twin prompt and the rule ``agrees(original_answer, twin_answer) -> bool``."""
+
+    prompt: str
+    agrees: Callable[[str, str], bool]
 
 
 class Task(Protocol):
@@ -113,30 +127,54 @@ def format_difficulty(difficulty: Difficulty) -> str:
     return ",".join(map(str, difficulty)) if isinstance(difficulty, tuple) else str(difficulty)
 
 
-_REGISTRY: dict[str, Callable[..., Task]] = {}
+# --- optional capabilities ----------------------------------------------------------------------
 
 
-def register(name: str, factory: Callable[..., Task]) -> None:
-    """Makes a task constructible by name; ``factory(**options)`` builds it."""
-    _REGISTRY[name] = factory
+@runtime_checkable
+class HasTwins(Protocol):
+    """Consistency twins: the ``consistency`` filter and the label-free probe need them."""
+
+    def twins(self, problem: Problem, rng: random.Random) -> list[Twin]:
+        """Other problems whose answers follow from ``problem``'s by a known rule; ``[]`` when
+        the problem has none (9 + 9). Randomness only from ``rng``; never calls ``solve``."""
+        ...
 
 
-def task_names() -> list[str]:
-    _load_builtin_tasks()
-    return sorted(_REGISTRY)
+@runtime_checkable
+class HasShiftedTwins(Protocol):
+    """A second, decorrelating kind of twin: ``consistency: {shifts: N}`` asks for N of them."""
+
+    def shifted_twins(self, problem: Problem, rng: random.Random) -> list[Twin]: ...
 
 
-def get_task(name: str, **options: Any) -> Task:
-    """The task called ``name``, built with its options. Unknown names are a one-line error."""
-    _load_builtin_tasks()
-    if name not in _REGISTRY:
-        raise TaskError(f"unknown task {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
-    try:
-        return _REGISTRY[name](**options)
-    except TypeError as err:
-        raise TaskError(f"bad options for task {name!r}: {err}") from None
+@runtime_checkable
+class HasChecks(Protocol):
+    """Named oracle-free checks of an answer: the ``verifier`` filter keeps labels passing them."""
+
+    check_names: tuple[str, ...]
+
+    def checks(self, problem: Problem, answer: str) -> dict[str, bool]:
+        """Every name of ``check_names`` -> did ``answer`` pass it? Reads the prompt, not ``solve``."""
+        ...
 
 
-def _load_builtin_tasks() -> None:
-    # Imported lazily so that base.py has no import cycle with the task modules.
-    from selfimprove.tasks import addition, maze, multiplication, strings  # noqa: F401
+@runtime_checkable
+class HasAddends(Protocol):
+    """Problems that add two positive integers: ``selfimprove analyze carries`` needs this."""
+
+    def addends(self, problem: Problem) -> tuple[int, int]: ...
+
+    def from_addends(self, a: int, b: int) -> Problem: ...
+
+
+def axis_labels(task: Task) -> tuple[str, ...]:
+    """Display names of the axes for plots (``axis_labels``, e.g. "digits of a"), else ``axes``."""
+    return tuple(getattr(task, "axis_labels", task.axes))
+
+
+def example_difficulty(task: Task) -> Difficulty:
+    """A small, readable difficulty for ``selfimprove tasks`` (``example``; else 3 per axis)."""
+    example = getattr(task, "example", None)
+    if example is not None:
+        return example
+    return 3 if len(task.axes) == 1 else (3,) * len(task.axes)

@@ -19,6 +19,9 @@ are in the tree, as inner nodes of the walk) but are never targets again.
 
 Verification needs no oracle: ``checks`` tests format, moves (each hop is an edge), end (starts
 at S, stops at E) and repeat (no node twice). In a tree the only such path is the shortest one.
+
+The consistency twin (``selfimprove.consistency``) is the same tree under new labels and a new
+node and neighbour order; its answer must be the label's path relabelled.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from __future__ import annotations
 import random
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from selfimprove.tasks.base import CORRECT, Difficulty, TaskError, Verdict, register
+from selfimprove.tasks.base import CORRECT, Difficulty, TaskError, Twin, Verdict
+from selfimprove.tasks.registry import register
 
 MAX_LABEL = 99  # labels are single tokens 1..99, so a maze has at most 99 nodes
 CHECKS = ("format", "moves", "end", "repeat")
@@ -161,6 +165,8 @@ class MazeTask:
 
     name = "maze"
     axes = ("hops", "nodes")
+    example = (3, 6)
+    check_names = CHECKS  # what a `verifier` filter's `checks` may name
 
     def vocabulary(self) -> list[str]:
         return [str(label) for label in range(1, MAX_LABEL + 1)] + list(">#:,-=")
@@ -238,6 +244,29 @@ class MazeTask:
     def max_answer_len(self, difficulty: Difficulty) -> int:
         hops, _ = check_maze_difficulty(difficulty)
         return 2 * hops + 1  # hops + 1 labels and hops ">"
+
+    def twins(self, p: Maze, rng: random.Random) -> list[Twin]:
+        """The same tree under new distinct labels in 1..99 and a new node and neighbour order."""
+        nodes = [node for node, _ in p.adjacency]
+        original_prompt = self.prompt(p)
+        while True:  # the odds of drawing the very same prompt are tiny, but then it says nothing
+            sigma = dict(zip(nodes, rng.sample(range(1, MAX_LABEL + 1), len(nodes))))
+            order = rng.sample(p.adjacency, len(p.adjacency))
+            adjacency = tuple(
+                (sigma[node], tuple(sigma[n] for n in rng.sample(nbrs, len(nbrs))))
+                for node, nbrs in order
+            )
+            twin = replace(p, start=sigma[p.start], end=sigma[p.end], adjacency=adjacency)
+            if self.prompt(twin) != original_prompt:
+                break
+
+        def agrees(original: str, twin_answer: str) -> bool:
+            path = original.strip().split(">")
+            if not all(re.fullmatch(r"[1-9]\d*", x) and int(x) in sigma for x in path):
+                return False  # a malformed path or an unknown node has no image under sigma
+            return twin_answer.strip() == ">".join(str(sigma[int(x)]) for x in path)
+
+        return [Twin(self.prompt(twin), agrees)]
 
 
 def _bound(value: Difficulty) -> tuple[int, int]:

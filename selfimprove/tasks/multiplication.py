@@ -19,15 +19,19 @@ padding). Then ``=`` and the reversed product, padded to ``len a + len b``::
 The last running sum would equal the product, which is why ``i = len b - 1`` has none. The
 answer's layout depends on the operand lengths alone, so difficulty is the pair
 ``(digits of a, digits of b)``; an m x n problem takes n steps (the format is asymmetric).
+
+The consistency twin of ``a * b`` is ``b * a``: a different chain of thought, the same product.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 
 from selfimprove.tasks.addition import DIGITS, MAX_DIGITS, Operands, parse_binary, random_number
-from selfimprove.tasks.base import CORRECT, Difficulty, TaskError, Verdict, register
+from selfimprove.tasks.base import CORRECT, Difficulty, TaskError, Twin, Verdict
+from selfimprove.tasks.registry import register
 
 
 def check_pair(difficulty: Difficulty) -> tuple[int, int]:
@@ -79,11 +83,23 @@ def layout(la: int, lb: int) -> str:
     return "+".join(parts) + "=" + "d" * (la + lb)
 
 
+def same_product(original: str, twin: str) -> bool:
+    """The chains of thought of a x b and b x a differ (b x a takes len(a) steps); only the
+    products must agree. Both are padded to len a + len b, so they are equal as text."""
+    if "=" not in original or "=" not in twin:
+        return False
+    product = original.rpartition("=")[2].strip()
+    return product != "" and product == twin.rpartition("=")[2].strip()
+
+
 class Multiplication:
     """Chain-of-thought multiplication of reversed operands (one class, no options)."""
 
     name = "multiplication"
     axes = ("digits_a", "digits_b")
+    axis_labels = ("digits of a", "digits of b")  # report heatmaps
+    example = (3, 2)
+    error_family = "cot"  # `analyze errors` compares wrong answers step by step (taxonomy.cot_error)
 
     def vocabulary(self) -> list[str]:
         return DIGITS + ["*", "+", "(", ")", "="]
@@ -144,6 +160,12 @@ class Multiplication:
         partials = sum(la + 1 + i for i in range(lb))
         sums = sum(la + 1 + i + 2 for i in range(1, lb - 1))  # digits plus the two parentheses
         return partials + (lb - 1) + sums + 1 + la + lb  # "+" separators, "=", product
+
+    def twins(self, p: Operands, rng: random.Random) -> list[Twin]:
+        """b x a; none for a x a (the same prompt)."""
+        if p.a == p.b:
+            return []
+        return [Twin(self.prompt(replace(p, a=p.b, b=p.a)), same_product)]
 
 
 register("multiplication", lambda **options: Multiplication(**options))

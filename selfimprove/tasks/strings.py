@@ -9,15 +9,21 @@ prompt is never ambiguous with a shorter one padded::
     reverse   prompt "10="      answer "01"
 
 Difficulty is the string length; the answer is exactly as long as the string.
+
+Consistency twins (``selfimprove.consistency``): the string under a digit permutation sigma,
+whose answer is sigma applied to the label; shifted twins: the string cut in two, whose answers
+compose to the label (``copy(u + v) = copy(u) + copy(v)``, ``reverse(u + v) = reverse(v) + reverse(u)``).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from selfimprove.tasks.addition import DIGITS, check_digits, compare_to_oracle
-from selfimprove.tasks.base import Difficulty, TaskError, Verdict, register
+from selfimprove.tasks.base import Difficulty, TaskError, Twin, Verdict
+from selfimprove.tasks.registry import register
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class StringTask:
     """Copy (``reverse=False``) or reverse (``reverse=True``) the prompt's digit string."""
 
     axes = ("length",)
+    example = 5
 
     def __init__(self, reverse: bool) -> None:
         self.reverse = reverse
@@ -83,6 +90,46 @@ class StringTask:
 
     def max_answer_len(self, difficulty: Difficulty) -> int:
         return check_digits(difficulty, what="length")
+
+    def twins(self, p: Text, rng: random.Random) -> list[Twin]:
+        """sigma permutes the digits; copy and reverse both commute with it, digit by digit."""
+        text, used = p.digits, set(p.digits)
+        while True:  # sigma must keep a non-zero first digit and change the string
+            sigma = dict(zip(DIGITS, rng.sample(DIGITS, len(DIGITS))))
+            if sigma[text[0]] != "0" and any(sigma[c] != c for c in used):
+                break
+        table = str.maketrans(sigma)
+
+        def agrees(original: str, twin: str) -> bool:
+            return twin.strip() == original.strip().translate(table)
+
+        return [Twin(self.prompt(replace(p, digits=text.translate(table))), agrees)]
+
+    def shifted_twins(self, p: Text, rng: random.Random) -> list[Twin]:
+        """s = u + v cut at a random point: the answers to u and to v must compose to the label.
+
+        Unlike the digit permutation, the twins are *shorter* than s, where the model is reliable,
+        so an answer of the wrong length or with a dropped or repeated character at the new length
+        cannot pass. No twin when s cannot be cut (one character, or every later character is 0:
+        v may not start with 0).
+        """
+        text = p.digits
+        cuts = [i for i in range(1, len(text)) if text[i] != "0"]
+        if not cuts:
+            return []
+        cut = rng.choice(cuts)
+        u, v = text[:cut], text[cut:]
+
+        def part(start: int, length: int) -> Callable[[str, str], bool]:
+            def agrees(original: str, twin: str) -> bool:
+                original = original.strip()
+                return len(original) == len(text) and original[start : start + length] == twin.strip()
+
+            return agrees
+
+        first, second = ((part(len(v), len(u)), part(0, len(v))) if self.reverse
+                         else (part(0, len(u)), part(len(u), len(v))))
+        return [Twin(self.prompt(replace(p, digits=u)), first), Twin(self.prompt(replace(p, digits=v)), second)]
 
 
 register("copy", lambda **options: StringTask(reverse=False, **options))

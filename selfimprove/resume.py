@@ -1,0 +1,103 @@
+"""Which experiment a run directory holds: config.yaml written once and compared on every resume,
+and a run started from another run's finished round 0 (``--base``).
+
+A rerun of the same command resumes (``rounds.py``); a different config in the same folder would
+mix two experiments, so it is refused with the first difference named. Only ``RESUMABLE_KEYS``
+may change, and the stored file is then rewritten with the new values.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from selfimprove import distributed
+from selfimprove.config import ConfigError, RunConfig, config_from_dict, to_plain
+from selfimprove.io import atomic_write_text, read_jsonl, read_yaml
+from selfimprove.layout import RunDir
+
+# Keys a resume may change: how fast (threads, device), how far (rounds.count extends a finished
+# run or stops one earlier), and where the numbers are mirrored (log). Anything else would mix two experiments in one directory.
+RESUMABLE_KEYS = (("threads",), ("device",), ("rounds", "count"), ("log",))
+
+ROUND0_KEYS = ("seed", "task", "model", "round0", "eval")  # not threads: how fast, not what
+
+
+def stored_config(path: Path) -> dict:
+    """A run's config.yaml as plain YAML data, with keys added since it was written at their
+    defaults (which keep the old behaviour); as written when it no longer loads."""
+    try:
+        return yaml.safe_load(yaml.safe_dump(to_plain(config_from_dict(read_yaml(path))), sort_keys=False))
+    except ConfigError:
+        return read_yaml(path)
+
+
+def _without_resumable(config: dict) -> dict:
+    config = json.loads(json.dumps(config))
+    for *parents, key in RESUMABLE_KEYS:
+        node = config
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(key, None)
+    return config
+
+
+def _first_difference(a, b, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    return f"{where} ({a!r} there, {b!r} now)"
+
+
+def prepare_run_dir(cfg: RunConfig, files: RunDir) -> None:
+    """Write config.yaml, or refuse a run directory that holds a different experiment.
+
+    Only ``RESUMABLE_KEYS`` may differ from the stored config; the stored file is then rewritten
+    with the new values, so the report sees, e.g., the extended round count."""
+    text = yaml.safe_dump(to_plain(cfg), sort_keys=False)
+    if files.exists(files.config):
+        # With defaults filled in, so a run made before a key existed still resumes.
+        theirs, ours = stored_config(files.config), yaml.safe_load(text)
+        if _without_resumable(theirs) != _without_resumable(ours):
+            diff = _first_difference(_without_resumable(theirs), _without_resumable(ours))
+            raise ConfigError(f"{files.path} holds a run with a different config (first difference: {diff}); "
+                              f"use --out to start a new run there")
+        if theirs != ours:
+            files.write(files.config, text)
+        return
+    files.path.mkdir(parents=True, exist_ok=True)
+    files.write(files.config, text)
+
+
+def fork_base(cfg: RunConfig, files: RunDir, base: Path) -> None:
+    """Start ``files`` from the finished round 0 of run ``base`` (copied), so experiments that differ
+    only after round 0 (filters, schedules, round sizes) share one base model instead of each
+    training its own. Refused unless everything that decides round 0 is identical."""
+    theirs_dir = RunDir(Path(base), files.k)
+    if files.exists(files.round(0)):
+        return
+    source = theirs_dir.round(0)
+    if not theirs_dir.done(0).exists() or not theirs_dir.config.exists():
+        raise ConfigError(f"--base {base}: no finished round 0 there")
+    theirs, ours = stored_config(theirs_dir.config), yaml.safe_load(yaml.safe_dump(to_plain(cfg), sort_keys=False))
+    for key in ROUND0_KEYS:
+        if theirs.get(key) != ours[key]:
+            raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")
+    for key in ("models", "voting"):
+        if theirs["rounds"].get(key) != ours["rounds"][key]:
+            raise ConfigError(f"--base {base}: rounds.{key} differs, so its round 0 does not apply")
+    if distributed.is_main():
+        files.path.mkdir(parents=True, exist_ok=True)
+        tmp = files.path / f".{source.name}.copy"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        if theirs_dir.metrics.exists():
+            lines = [x for x in read_jsonl(theirs_dir.metrics) if x.get("round") == 0]
+            atomic_write_text(files.metrics, "".join(json.dumps(x) + "\n" for x in lines))
+        tmp.rename(files.round(0))  # atomic: a half-copied base never looks finished
+        atomic_write_text(files.base, f"{Path(base).resolve()}\n")
+    distributed.barrier()

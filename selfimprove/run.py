@@ -1,0 +1,105 @@
+"""A run in memory: its task and tokenizer, the k models with their optimizers and training sets.
+
+Rebuilt identically on every (re)start: each model's initial weights, its D0 and its batch order
+come from seeds of the config alone (``init_seed``, ``d0_seed``, ``order_seed``), and a round
+loads what it needs from the run directory's checkpoints (``load_round``)::
+
+    run = Run(cfg, torch.device("cpu"))
+    build_models(run)              # k fresh models, their optimizers, D0 each
+    load_round(run, files, 3)      # every model as round 3 left it
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from selfimprove.checkpoint import load_checkpoint
+from selfimprove.config import RunConfig
+from selfimprove.data import TokenSet, build_token_set
+from selfimprove.evaluate import grid
+from selfimprove.init_from import warm_start
+from selfimprove.layout import RunDir
+from selfimprove.networks import build_network
+from selfimprove.tokenizer import Tokenizer
+from selfimprove.train import make_optimizer
+
+
+@dataclass
+class Run:
+    """Everything a round computes with; the run directory's files are ``layout.RunDir``'s."""
+
+    cfg: RunConfig
+    device: torch.device
+    task: object = field(init=False)
+    tok: Tokenizer = field(init=False)
+    models: list = field(default_factory=list)
+    optimizers: list = field(default_factory=list)
+    sets: list = field(default_factory=list)  # per model: [D0, D1, ...] as TokenSets (None: all filtered out)
+    # The round whose checkpoints every model holds; None while they are as built or trained
+    # since. A round loads its models once and reuses them for the probe, labelling and training.
+    loaded: int | None = None
+
+    def __post_init__(self) -> None:
+        self.task = self.cfg.task.build()
+        self.tok = Tokenizer.for_task(self.task)
+
+    @property
+    def k(self) -> int:
+        return self.cfg.rounds.k
+
+    def init_seed(self, m: int) -> int:
+        """Model m's initial weights; one for all models with voting shared_init."""
+        return self.cfg.seed if self.cfg.rounds.voting == "shared_init" else self.order_seed(m)
+
+    def d0_seed(self, m: int) -> int:
+        """Model m's D0; one for all models with voting shared_init or shared_d0."""
+        return self.cfg.seed if self.cfg.rounds.voting in ("shared_init", "shared_d0") else self.order_seed(m)
+
+    def order_seed(self, m: int) -> int:
+        """Model m's batch order in every round: models always differ here (B.2.4, Fig. 15)."""
+        return self.cfg.seed + 1000 * m
+
+
+def build_models(run: Run) -> None:
+    """The k models as initialised (or warm-started by ``model.init_from``), each with D0."""
+    for m in range(run.k):
+        torch.manual_seed(run.init_seed(m))
+        model = build_network(run.cfg.model, run.tok)
+        if run.cfg.model.init_from:
+            warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
+        model = model.to(run.device)
+        run.models.append(model)
+        run.optimizers.append(make_optimizer(model, run.cfg.round0.train))
+        run.sets.append([initial_set(run, m)])
+
+
+def load_round(run: Run, files: RunDir, r: int) -> None:
+    """Every model and optimizer as round r left them; nothing is read when they already are."""
+    if run.loaded == r:
+        return
+    for m in range(run.k):
+        load_model(run, files, r, m)
+    run.loaded = r
+
+
+def load_model(run: Run, files: RunDir, r: int, m: int) -> dict:
+    """Model m (and its optimizer) from its checkpoint in round r; returns the checkpoint's state."""
+    return load_checkpoint(files.round(r), run.models[m], run.optimizers[m], files.prefix(m))
+
+
+def initial_set(run: Run, m: int) -> TokenSet:
+    """D0 of model m: oracle-labelled problems in [low, high] (the only training use of solve)."""
+    r0 = run.cfg.round0
+    problems = initial_problems(run.task, r0, run.d0_seed(m))
+    levels = r0.levels or len(grid(r0.low, r0.high))  # its weight under rounds.mixture = levels
+    return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], levels)
+
+
+def initial_problems(task, r0, model_seed: int) -> list:
+    """The problems of D0 (also read back by ``selfimprove analyze carries``)."""
+    rng = random.Random(f"round0/{model_seed}")
+    return [task.sample_initial(r0.low, r0.high, rng) for _ in range(r0.examples)]

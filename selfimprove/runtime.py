@@ -1,0 +1,54 @@
+"""What this machine resolves for a run: its device, CPU threads and precisions (``runtime.json``).
+
+None of it changes what a run computes on a given device, only how fast, so a resume may change
+``device`` and ``threads`` (``resume.RESUMABLE_KEYS``); ``runtime.json`` records what the last
+(re)start resolved ``auto`` to.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from selfimprove import distributed
+from selfimprove.config import ConfigError, RunConfig
+from selfimprove.layout import RunDir
+from selfimprove.train import resolve_precision
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for but CUDA is not available; use device=cpu")
+    return torch.device(name)
+
+
+def use_threads(cfg: RunConfig) -> None:
+    """Apply ``cfg.threads``; 0 keeps torch's default (every core), split between the ranks of
+    this host under torchrun."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    elif distributed.local_world_size() > 1:
+        torch.set_num_threads(distributed.threads_per_rank(os.cpu_count() or 1))
+
+
+def inference_precision(cfg: RunConfig, device: torch.device) -> str:
+    """Resolved precision of labelling, probes and evaluation: ``eval.precision``, or when unset
+    the rounds' training precision (as before that setting existed)."""
+    return resolve_precision(cfg.eval.precision or cfg.rounds.train.precision, device)
+
+
+def precisions(cfg: RunConfig, device: torch.device) -> dict[str, str]:
+    """Every precision the run uses, resolved: round 0's training, the rounds' and inference."""
+    return {"round0_train": resolve_precision(cfg.round0.train.precision, device),
+            "rounds_train": resolve_precision(cfg.rounds.train.precision, device),
+            "inference": inference_precision(cfg, device)}
+
+
+def write_runtime(files: RunDir, cfg: RunConfig, device: torch.device) -> None:
+    """runtime.json: what ``auto`` resolved to on this machine (rewritten on every (re)start)."""
+    files.write_json(files.runtime, {"device": str(device), "torch": torch.__version__,
+                                     "world_size": distributed.world_size(), "precision": precisions(cfg, device)},
+                     indent=1)
