@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfimprove.data import IGNORE
-from selfimprove.generate import autocast
+from selfimprove.generate import autocast, eval_mode, length_sorted_chunks
 from selfimprove.model import KVCache, RMSNorm, Transformer
 from selfimprove.train import TrainConfig, lr_at
 
@@ -244,15 +244,11 @@ def stacked_labels(
     precision: str = "fp32",
 ) -> list[list[list[int]]]:
     """``generate.greedy_labels`` for every model at once (``batch_size`` prompts per model)."""
-    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), limits[i]))
     results: list[list[list[int]]] = [[[] for _ in prompts] for _ in range(stacked.n_models)]
-    was_training = stacked.training
-    stacked.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        outs = stacked_greedy_batch(stacked, [prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
-        for m, model_outs in enumerate(outs):
-            for i, tokens in zip(chunk, model_outs):
-                results[m][i] = tokens
-    stacked.train(was_training)
+    with eval_mode(stacked):
+        for chunk in length_sorted_chunks(prompts, limits, batch_size):
+            outs = stacked_greedy_batch(stacked, [prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
+            for m, model_outs in enumerate(outs):
+                for i, tokens in zip(chunk, model_outs):
+                    results[m][i] = tokens
     return results

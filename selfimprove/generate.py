@@ -84,6 +84,29 @@ def greedy_batch(
     return out
 
 
+def length_sorted_chunks(prompts: Sequence[Sequence[int]], limits: Sequence[int], batch_size: int):
+    """Indices of ``prompts`` in chunks of ``batch_size``, shortest prompts (then answers) first:
+    prompts of similar length share a batch, so padding (wasted compute) stays small.
+
+    >>> list(length_sorted_chunks([[1, 2, 3], [1], [1, 2]], [4, 4, 4], 2))
+    [[1, 2], [0]]
+    """
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), limits[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``model.eval()`` for the block, then the training flag it had before."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def greedy_labels(
     model: Transformer,
     prompts: Sequence[Sequence[int]],
@@ -94,25 +117,18 @@ def greedy_labels(
     precision: str = "fp32",
     progress: str | None = None,
 ) -> list[list[int]]:
-    """``greedy_batch`` over any number of prompts, in order, batching prompts of similar length.
-
-    Sorting by prompt length first keeps padding (wasted compute) small.
-    """
+    """``greedy_batch`` over any number of prompts, in order, batching prompts of similar length."""
     from tqdm import tqdm
 
-    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), limits[i]))
     results: list[list[int]] = [[] for _ in prompts]
-    was_training = model.training
-    model.eval()
+    # A pretrained model (hf_backend.PretrainedLM) brings its own cache and decoding loop.
+    decode = model.greedy_batch if hasattr(model, "greedy_batch") else partial(greedy_batch, model)
     bar = tqdm(total=len(prompts), desc=progress, disable=progress is None, leave=False, unit="prob")
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        # A pretrained model (hf_backend.PretrainedLM) brings its own cache and decoding loop.
-        decode = model.greedy_batch if hasattr(model, "greedy_batch") else partial(greedy_batch, model)
-        outs = decode([prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
-        for i, tokens in zip(chunk, outs):
-            results[i] = tokens
-        bar.update(len(chunk))
+    with eval_mode(model):
+        for chunk in length_sorted_chunks(prompts, limits, batch_size):
+            outs = decode([prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
+            for i, tokens in zip(chunk, outs):
+                results[i] = tokens
+            bar.update(len(chunk))
     bar.close()
-    model.train(was_training)
     return results
