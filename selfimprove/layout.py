@@ -60,6 +60,7 @@ class RunDir:
     base = _File("BASE")  # written by --base: the run whose round 0 this one copied
     report = _File("report.md")
     plots = _File("plots")
+    analysis = _File("analysis")  # selfimprove analyze: <instrument>.json and .png
     done = _RoundFile("DONE")  # written last: a round without it is resumed
     eval = _RoundFile("eval.json")
     labels = _RoundFile("labels.jsonl")

@@ -6,37 +6,40 @@ import json
 from pathlib import Path
 
 from selfimprove.config import ConfigError, RunConfig, config_from_dict
-from selfimprove.io import atomic_write_bytes, atomic_write_text, read_json, read_jsonl, read_yaml
+from selfimprove.io import atomic_write_bytes, atomic_write_text, read_json, read_yaml
+from selfimprove.layout import RunDir
 
 
 def run_config(run_dir: Path) -> RunConfig:
-    if not (run_dir / "config.yaml").exists():
+    files = RunDir(run_dir)
+    if not files.config.exists():
         raise ConfigError(f"{run_dir} is not a run directory (no config.yaml); pass a folder written by `selfimprove run`")
-    return config_from_dict(read_yaml(run_dir / "config.yaml"))
+    return config_from_dict(read_yaml(files.config))
 
 
 def run_task(cfg: RunConfig):
     return cfg.task.build()
 
 
-def round_dir(run_dir: Path, r: int) -> Path:
-    return run_dir / f"round_{r:03d}"
-
-
 def finished(run_dir: Path) -> list[int]:
-    return sorted(int(p.parent.name.split("_")[1]) for p in run_dir.glob("round_*/DONE"))
+    return RunDir(run_dir).finished()
 
 
 def labelled_rounds(run_dir: Path) -> list[int]:
-    return sorted(int(p.parent.name.split("_")[1]) for p in run_dir.glob("round_*/labels.jsonl"))
+    files = RunDir(run_dir)
+    return files.rounds_with(files.labels(0).name)
 
 
 def labels(run_dir: Path, r: int) -> list[dict]:
-    return read_jsonl(round_dir(run_dir, r) / "labels.jsonl")
+    return RunDir(run_dir).read_labels(r)
+
+
+def filter_stats(run_dir: Path, r: int) -> Path:
+    return RunDir(run_dir).filter_stats(r)
 
 
 def eval_record(run_dir: Path, r: int) -> dict | None:
-    path = round_dir(run_dir, r) / "eval.json"
+    path = RunDir(run_dir).eval(r)
     return read_json(path) if path.exists() else None
 
 
@@ -53,7 +56,7 @@ def pick_round(run_dir: Path, r: int | None, among: list[int], what: str) -> int
 
 def save(run_dir: Path, name: str, record: dict, png: bytes | None) -> Path:
     """``analysis/<name>.json`` (+ ``.png``); returns the JSON's path."""
-    folder = run_dir / "analysis"
+    folder = RunDir(run_dir).analysis
     if png is not None:
         atomic_write_bytes(folder / f"{name}.png", png)
     atomic_write_text(folder / f"{name}.json", json.dumps(record, indent=1) + "\n")

@@ -48,7 +48,7 @@ def data_vs_next(run_dir: Path) -> list[dict]:
     """Files only (filter_stats.json, eval.json): no model is run."""
     rows = []
     for r in common.labelled_rounds(run_dir):
-        stats_path = common.round_dir(run_dir, r) / "filter_stats.json"
+        stats_path = common.filter_stats(run_dir, r)
         before = common.eval_record(run_dir, r - 1)
         if not stats_path.exists():
             continue

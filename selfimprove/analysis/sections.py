@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from selfimprove.layout import RunDir
+
 
 def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
@@ -58,8 +60,9 @@ SECTIONS = (("errors", "Error taxonomy", _errors), ("carries", "Accuracy by carr
 def analysis_sections(run_dir: Path) -> str:
     """Markdown for the analyses present (empty string when none)."""
     out: list[str] = []
+    folder = RunDir(run_dir).analysis
     for name, title, render in SECTIONS:
-        path = run_dir / "analysis" / f"{name}.json"
+        path = folder / f"{name}.json"
         if not path.exists():
             continue
         try:
@@ -68,6 +71,6 @@ def analysis_sections(run_dir: Path) -> str:
         except (ValueError, KeyError, TypeError) as err:  # an older or hand-edited file: say so, keep the report
             body = [f"analysis/{name}.json could not be read ({type(err).__name__}); rerun `selfimprove analyze {name}`."]
         out += ["", f"## {title}", ""] + body
-        if (run_dir / "analysis" / f"{name}.png").exists():
+        if (folder / f"{name}.png").exists():
             out += ["", f"![{title}](analysis/{name}.png)"]
     return "\n".join(out) + ("\n" if out else "")
