@@ -66,7 +66,7 @@ from stacked import bench_stacked
 from workload import label_prompts, round0_sets, step_flops
 
 from selfimprove import hardware
-from selfimprove.config import load_config, to_plain
+from selfimprove.config import load_config
 from selfimprove.data import IGNORE, BatchPlan
 from selfimprove.generate import autocast, greedy_labels
 from selfimprove.model import ModelConfig, Transformer
@@ -345,6 +345,11 @@ def precisions_to_run(rates: hardware.MatmulRates) -> tuple[list[str], str | Non
                       f"({rates.describe()}; below {hardware.SLOW_BF16_FRACTION:.0%}: no native bf16, torch emulates it)")
 
 
+def demo_model_shape(tiny: bool) -> dict:
+    """The network fields of configs/demo.yaml's model (not its backend or init_from), or the tiny stand-in."""
+    return dict(TINY_MODEL) if tiny else load_config(DEMO).model.architecture()
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not args.plain_malloc and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
@@ -367,7 +372,7 @@ def main(argv=None) -> None:
 
     task = get_task("reverse_addition")
     tok = Tokenizer.for_task(task)
-    demo_shape = TINY_MODEL if args.tiny else to_plain(load_config(DEMO).model)
+    demo_shape = demo_model_shape(args.tiny)
     paper_shape = TINY_MODEL if args.tiny else {}
     clock = time.process_time if args.cpu_clock else time.perf_counter
     t0 = time.perf_counter()

@@ -51,3 +51,16 @@ def test_a_tiny_benchmark_run_ends_with_the_result_line():
     assert last.startswith("RESULT ") and keys == ["train_ratio", "generate_ratio", "mfu", "stacked_ratio",
                                                      "demo_train_ratio", "demo_generate_ratio", "outputs_identical"]
     assert "stacked ensemble: k = 5" in out and "demo model" in out
+
+
+def test_the_demo_model_row_builds_the_demo_configs_network():
+    """The full (non --tiny) run builds the demo's model from its config; a model section field
+    that is not an architecture field (init_from, backend) once crashed it there."""
+    from selfimprove.config import load_config
+    from selfimprove.model import ModelConfig
+
+    bench = load_throughput()
+    shape = bench.demo_model_shape(tiny=False)
+    cfg = ModelConfig(vocab_size=20, **shape)
+    demo = load_config(bench.DEMO).model
+    assert (cfg.n_layer, cfg.n_head, cfg.n_embd) == (demo.n_layer, demo.n_head, demo.n_embd)
