@@ -392,11 +392,12 @@ def _check_filters(cfg: RunConfig, task: Any) -> None:
         if votes and votes != voters:
             raise ConfigError(f"{key}: {kind} k = {votes} but rounds.models = {voters} models vote")
         twins, checks = getattr(spec, "twins", None), getattr(spec, "checks", None)
+        reads_checks = hasattr(spec, "checks")  # None: every check the task declares
         if twins is not None and not has_twins(task):
             raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
         if twins and not has_shifted_twins(task):
             raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
-        if checks is not None and not isinstance(task, HasChecks):
+        if reads_checks and not isinstance(task, HasChecks):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
         if checks is not None and not set(checks) <= set(task.check_names):
             raise ConfigError(f"{key}: task {task.name!r} checks {', '.join(task.check_names)}, not {list(checks)}")

@@ -125,7 +125,7 @@ def _check_names(checks: tuple[str, ...], known: tuple[str, ...] | None = None) 
 
 
 def verifier_filter(
-    items: Sequence[Labelled], task: Task, checks: Sequence[str] = ("moves", "end")
+    items: Sequence[Labelled], task: Task, checks: Sequence[str]
 ) -> tuple[list[Labelled], Stats]:
     """Keeps a label that passes the named checks of ``task.checks(problem, label)`` (B.3.2).
 
@@ -211,14 +211,15 @@ class MajorityFilter:
 @FILTERS.register("verifier")
 @dataclass(frozen=True)
 class VerifierFilter:
-    checks: tuple[str, ...] = ("moves", "end")
+    checks: tuple[str, ...] | None = None  # the task's check names to require; None: every one it declares
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "checks", tuple(self.checks))  # a YAML list is fine
-        _check_names(self.checks)
+        if self.checks is not None:
+            object.__setattr__(self, "checks", tuple(self.checks))  # a YAML list is fine
+            _check_names(self.checks)
 
     def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
-        return verifier_filter(items, task, self.checks)
+        return verifier_filter(items, task, self.checks if self.checks is not None else tuple(getattr(task, "check_names", ())))
 
 
 @FILTERS.register("consistency")

@@ -154,7 +154,7 @@ def test_verifier_filter_rejects_unknown_checks_and_tasks_without_checks():
     with pytest.raises(ValueError, match="checks"):
         verifier_filter([], maze, checks=())
     with pytest.raises(ValueError, match="no verifier"):
-        verifier_filter([], get_task("reverse_addition"))
+        verifier_filter([], get_task("reverse_addition"), checks=("end",))
 
 
 # --- consistency --------------------------------------------------------------------------
@@ -197,9 +197,19 @@ def test_apply_filters_order_matters_for_attribution():
 def test_apply_filters_with_the_maze_verifier_counts_tokens():
     maze, problems = maze_items(10)
     items = [item(maze.solve(p), (4, 12), prompt=maze.prompt(p)) for p in problems]
-    kept, stats = apply_filters(items, [LengthFilter(0), VerifierFilter()], maze)
+    kept, stats = apply_filters(items, [LengthFilter(0), VerifierFilter(("moves", "end"))], maze)
     assert kept == items  # every path has 9 tokens whatever its labels' digit counts
     assert stats[1]["checks"] == ["moves", "end"]
+
+
+def test_the_verifier_without_checks_requires_every_check_the_task_declares():
+    maze, problems = maze_items(4)
+    reversed_path = ">".join(reversed(maze.solve(problems[0]).split(">")))  # valid moves, wrong end
+    items = [item(maze.solve(p), (4, 12), prompt=maze.prompt(p)) for p in problems[1:]]
+    items.append(item(reversed_path, (4, 12), prompt=maze.prompt(problems[0])))
+    kept, stats = apply_filters(items, [VerifierFilter()], maze)
+    assert stats[0]["checks"] == list(maze.check_names)
+    assert kept == items[:-1] and stats[0]["failed"]["end"] == 1 and stats[0]["failed"]["moves"] == 0
 
 
 def test_apply_filters_empty_input_and_no_filters():
