@@ -18,6 +18,10 @@ import torch
 
 FEATURES = ("avx512_bf16", "amx_bf16", "avx2")  # /proc/cpuinfo flag names
 SLOW_BF16_FRACTION = 0.25  # bf16 below this fraction of the fp32 rate counts as emulated
+# ``precision: auto`` takes bf16 on a CPU only where it is clearly faster: native bf16 instructions
+# do not make it so (a 2-core Xeon with AVX-512 BF16 and no AMX ran bf16 products at 0.65x fp32 and
+# the demo's training at 0.7x; a Zen 4 EPYC ran them at 2x), and bf16 costs precision.
+FAST_BF16_RATIO = 1.3
 MATMUL_SIZE = 256  # 33 MFLOP a product: 0.1 s even at the emulated 0.34 GFLOP/s
 MATMUL_BUDGET_S = 0.3  # stop repeating a product once this much time went into one dtype
 
@@ -31,6 +35,11 @@ class MatmulRates:
     def bf16_is_slow(self) -> bool:
         """bf16 runs at a small fraction of fp32 here (no native bf16): prefer fp32."""
         return self.bf16 < SLOW_BF16_FRACTION * self.fp32
+
+    @property
+    def bf16_is_faster(self) -> bool:
+        """bf16 products run clearly faster than fp32 here: what ``precision: auto`` asks of a CPU."""
+        return self.bf16 >= FAST_BF16_RATIO * self.fp32
 
     def of(self, precision: str) -> float:
         return self.bf16 if precision == "bf16" else self.fp32
@@ -93,6 +102,11 @@ def measure_rate(dtype: torch.dtype, n: int = MATMUL_SIZE, reps: int = 5) -> flo
 def matmul_rates() -> MatmulRates:
     """This process's fp32 and bf16 matmul rates, measured on first use (under 1 s) and cached."""
     return MatmulRates(fp32=measure_rate(torch.float32), bf16=measure_rate(torch.bfloat16))
+
+
+def native_bf16() -> bool:
+    """Torch's CPU backend has bf16 kernels that use the CPU's own bf16 instructions."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def precision_warning(precisions: tuple[str, ...], device: torch.device) -> str | None:

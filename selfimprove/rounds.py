@@ -44,6 +44,7 @@ from selfimprove.run import (
 )
 from selfimprove.runtime import (
     inference_precision,
+    pin_precisions,
     precisions,
     resolve_device,
     use_threads,
@@ -79,6 +80,8 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
 
 
 def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, loggers: list) -> None:
+    recorded = read_json(files.runtime) if files.exists(files.runtime) else None
+    cfg = pin_precisions(cfg, device, recorded)
     run, started = Run(cfg, device), time.monotonic()
     write_runtime(files, cfg, device)
     if warning := hardware.precision_warning(tuple(precisions(cfg, device).values()), device):

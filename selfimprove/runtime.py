@@ -7,6 +7,7 @@ None of it changes what a run computes on a given device, only how fast, so a re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
@@ -45,6 +46,30 @@ def precisions(cfg: RunConfig, device: torch.device) -> dict[str, str]:
     return {"round0_train": resolve_precision(cfg.round0.train.precision, device),
             "rounds_train": resolve_precision(cfg.rounds.train.precision, device),
             "inference": inference_precision(cfg, device)}
+
+
+def pin_precisions(cfg: RunConfig, device: torch.device, recorded: dict | None) -> RunConfig:
+    """``cfg`` with every ``auto`` precision made concrete, decided once by rank 0.
+
+    On a CPU ``auto`` depends on a measurement (bf16 against fp32 matmuls), which a loaded machine
+    could tip the other way on a later start; so a resumed run takes what ``recorded`` (the
+    previous start's ``runtime.json``) says ``auto`` meant on this device, and computes exactly
+    what the first start did. Explicit precisions are kept as they are.
+    """
+    previous = recorded["precision"] if recorded and recorded.get("device") == str(device) else {}
+    chosen = distributed.main_decides({key: previous.get(key, value) for key, value in precisions(cfg, device).items()})
+
+    def pinned(precision: str | None, key: str) -> str | None:
+        return chosen[key] if precision == "auto" else precision
+
+    return dataclasses.replace(
+        cfg,
+        round0=dataclasses.replace(cfg.round0, train=dataclasses.replace(
+            cfg.round0.train, precision=pinned(cfg.round0.train.precision, "round0_train"))),
+        rounds=dataclasses.replace(cfg.rounds, train=dataclasses.replace(
+            cfg.rounds.train, precision=pinned(cfg.rounds.train.precision, "rounds_train"))),
+        eval=dataclasses.replace(cfg.eval, precision=pinned(cfg.eval.precision, "inference")),
+    )
 
 
 def write_runtime(files: RunDir, cfg: RunConfig, device: torch.device) -> None:

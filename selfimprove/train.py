@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from selfimprove import distributed
+from selfimprove import distributed, hardware
 from selfimprove.data import IGNORE
 from selfimprove.errors import UserError
 from selfimprove.generate import autocast
@@ -78,12 +78,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 on CUDA with bf16 support or a CPU with native bf16 matmuls, else fp32."""
+    """``auto`` -> bf16 on CUDA with bf16 support, or on a CPU with native bf16 whose bf16 matmuls
+    were measured clearly faster than fp32 (``hardware.MatmulRates.bf16_is_faster``); else fp32.
+    A run pins what ``auto`` resolved to (``runtime.pin_precisions``), so a resume does not measure
+    again."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    return "bf16" if hardware.native_bf16() and hardware.matmul_rates().bf16_is_faster else "fp32"
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:

@@ -75,3 +75,63 @@ def test_measured_rates_are_positive_and_cached():
     first = hardware.matmul_rates()
     assert first.fp32 > 0 and first.bf16 > 0
     assert hardware.matmul_rates() is first
+
+
+NATIVE_BUT_SLOWER = MatmulRates(fp32=128.0, bf16=82.0)  # a 2-core Xeon with AVX-512 BF16, no AMX (session 8)
+
+
+@pytest.mark.parametrize("rates,native,expected", [
+    (NATIVE, True, "bf16"),
+    (NATIVE_BUT_SLOWER, True, "fp32"),  # the flag is there, the speed is not
+    (MatmulRates(fp32=100.0, bf16=120.0), True, "fp32"),  # within the margin: not worth bf16's rounding
+    (NATIVE, False, "fp32"),
+])
+def test_auto_takes_bf16_on_a_cpu_only_where_it_is_clearly_faster(rates, native, expected, monkeypatch):
+    from selfimprove.train import resolve_precision
+
+    monkeypatch.setattr(hardware, "matmul_rates", lambda: rates)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: native)
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"  # an explicit choice is kept
+
+
+RECORDED_BF16 = {"device": "cpu", "precision": {"round0_train": "bf16", "rounds_train": "bf16", "inference": "bf16"}}
+
+
+def test_a_resume_keeps_what_auto_meant_at_the_first_start(monkeypatch):
+    from selfimprove.runtime import pin_precisions
+
+    monkeypatch.setattr(hardware, "matmul_rates", lambda: NATIVE_BUT_SLOWER)  # a re-measurement says fp32
+    monkeypatch.setattr(hardware, "native_bf16", lambda: True)
+    cpu = torch.device("cpu")
+    cfg = load_config(SMOKE, ["round0.train.precision=auto", "rounds.train.precision=auto", "eval.precision=fp32"])
+    resumed = pin_precisions(cfg, cpu, RECORDED_BF16)
+    assert (resumed.round0.train.precision, resumed.rounds.train.precision) == ("bf16", "bf16")
+    assert resumed.eval.precision == "fp32"  # explicit: never overridden
+    fresh = pin_precisions(cfg, cpu, None)
+    assert (fresh.round0.train.precision, fresh.rounds.train.precision) == ("fp32", "fp32")
+    elsewhere = pin_precisions(cfg, cpu, {**RECORDED_BF16, "device": "cuda:0"})  # recorded on another device
+    assert elsewhere.round0.train.precision == "fp32"
+
+
+def test_the_round_loop_trains_at_the_recorded_precision_on_resume(monkeypatch, tmp_path):
+    import json
+
+    monkeypatch.setattr(hardware, "matmul_rates", lambda: NATIVE_BUT_SLOWER)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: True)
+    seen = {}
+
+    def stop(run):
+        seen["cfg"] = run.cfg
+        raise Stop
+
+    monkeypatch.setattr(rounds, "build_models", stop)
+    cfg = load_config(SMOKE, ["round0.train.precision=auto", "rounds.train.precision=auto", "device=cpu"])
+    with pytest.raises(Stop):
+        rounds.run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert seen["cfg"].round0.train.precision == "fp32"  # first start: measured
+    (tmp_path / "runtime.json").write_text(json.dumps(RECORDED_BF16))  # as if the first start had measured bf16
+    with pytest.raises(Stop):
+        rounds.run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert seen["cfg"].round0.train.precision == "bf16"
+    assert json.loads((tmp_path / "runtime.json").read_text())["precision"]["round0_train"] == "bf16"
