@@ -28,15 +28,12 @@ from selfimprove.noise import LabelNoise, RandomLabels
 from selfimprove.registry import Registry, as_config
 from selfimprove.schedules import AGREEMENT, SCHEDULES, Schedule, default_schedule
 from selfimprove.tasks.base import Difficulty, HasChecks, Task
-from selfimprove.tasks.registry import build_task, file_tasks
+from selfimprove.tasks.registry import DEFAULT_TASK, build_task, file_tasks
 from selfimprove.train import TrainConfig
 
 
 class ConfigError(UserError):
     """A malformed config: one line naming the key and what is wrong with it."""
-
-
-DEFAULT_TASK = "reverse_addition"
 
 
 @dataclass(frozen=True)
