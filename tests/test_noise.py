@@ -129,12 +129,12 @@ def test_the_noise_of_every_sweep_point_is_written_back_as_the_sweep_gives_it():
 
     from selfimprove.config import to_plain
 
-    seen = 0
-    for sweep in sorted(Path("sweeps").glob("*.yaml")):
+    root, seen = Path(__file__).resolve().parents[1], 0
+    for sweep in sorted((root / "sweeps").glob("*.yaml")):
         data = yaml.safe_load(sweep.read_text())
         for point in data["points"]:
             given = dict(o.split("=", 1) for o in data.get("overrides", []) + point["overrides"])
-            cfg = load_config(data["config"], data.get("overrides", []) + point["overrides"])
+            cfg = load_config(root / data["config"], data.get("overrides", []) + point["overrides"])
             for key in ("rounds.noise", "rounds.random_labels"):
                 if key in given:
                     seen += 1
