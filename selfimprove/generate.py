@@ -120,9 +120,10 @@ def eval_mode(model: torch.nn.Module):
 
 @dataclass(frozen=True)
 class Decoding:
-    """How a run decodes, not what: prompts per batch and the autocast precision. A run holds
-    two, labelling's (``rounds.label_batch_size``) and evaluation's (``eval.batch_size``), both
-    at its inference precision; neither changes an answer (batched == one by one)."""
+    """How a caller decodes: prompts per batch and the autocast precision. A run holds two,
+    labelling's (``rounds.label_batch_size``) and evaluation's (``eval.batch_size``), both at its
+    inference precision. The batch size never changes an answer (batched == one by one); the
+    precision may (bf16 rounds differently from fp32)."""
 
     batch_size: int = 256
     precision: str = "fp32"  # fp32 | bf16 (runtime.inference_precision resolves "auto")
