@@ -124,7 +124,7 @@ def check_labelling(n: int = 1024, digits: int = 100) -> dict:
 
     import torch
 
-    from selfimprove.generate import greedy_labels
+    from selfimprove.generate import Decoding, greedy_labels
     from selfimprove.model import ModelConfig, Transformer
     from selfimprove.tasks import get_task
     from selfimprove.tokenizer import Tokenizer
@@ -138,10 +138,10 @@ def check_labelling(n: int = 1024, digits: int = 100) -> dict:
     limit = task.max_answer_len(digits)
     out = {}
     for precision in ("bf16", "fp32"):
-        greedy_labels(model, prompts[:64], [limit] * 64, -1, tok.pad_id, 1024, precision)  # warm-up
+        greedy_labels(model, prompts[:64], [limit] * 64, -1, tok.pad_id, Decoding(1024, precision))  # warm-up
         torch.cuda.synchronize()
         t = time.perf_counter()
-        answers = greedy_labels(model, prompts, [limit] * n, -1, tok.pad_id, 1024, precision)
+        answers = greedy_labels(model, prompts, [limit] * n, -1, tok.pad_id, Decoding(1024, precision))
         torch.cuda.synchronize()
         dt = time.perf_counter() - t
         assert all(len(a) == limit for a in answers), "not every row decoded to its bound"

@@ -18,7 +18,7 @@ from workload import label_prompts, round0_sets
 
 from selfimprove.data import BatchPlan
 from selfimprove.ensemble import make_stacked_optimizer, stack, stacked_labels, stacked_train_steps
-from selfimprove.generate import greedy_labels
+from selfimprove.generate import Decoding, greedy_labels
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.tokenizer import Tokenizer
 from selfimprove.train import TrainConfig, make_optimizer, train_steps
@@ -56,10 +56,10 @@ def bench_stacked(cfg: ModelConfig, tok: Tokenizer, k: int, precision: str, roun
         stacked_train_steps(stacked, stacked_opt, cfg, batches, tok.pad_id, precision, start=step)
 
     def label_separate():
-        return [greedy_labels(m, ps, limits, never, tok.pad_id, 256, precision) for m in separate]
+        return [greedy_labels(m, ps, limits, never, tok.pad_id, Decoding(256, precision)) for m in separate]
 
     def label_stacked():
-        return stacked_labels(stacked, ps, limits, never, tok.pad_id, 256, precision)
+        return stacked_labels(stacked, ps, limits, never, tok.pad_id, Decoding(256, precision))
 
     times: dict[str, list[float]] = {key: [] for key in ("train separate", "train stacked", "label separate", "label stacked")}
     for r in range(rounds + 1):  # round 0 warms up, untimed

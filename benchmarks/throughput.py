@@ -68,7 +68,7 @@ from workload import label_prompts, round0_sets, step_flops
 from selfimprove import hardware
 from selfimprove.config import load_config
 from selfimprove.data import IGNORE, BatchPlan
-from selfimprove.generate import autocast, greedy_labels
+from selfimprove.generate import Decoding, autocast, greedy_labels
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
@@ -233,7 +233,7 @@ def bench_labelling(model, tok, sizes: Sizes, precisions, seed, label, clock=tim
     hf32 = build_hf(model, tok.pad_id, tok.bos_id, tok.eos_id).eval()
 
     def ours(precision):
-        return lambda: greedy_labels(ours32, prompts, [limit] * len(prompts), never, tok.pad_id, 256, precision)
+        return lambda: greedy_labels(ours32, prompts, [limit] * len(prompts), never, tok.pad_id, Decoding(256, precision))
 
     def hf(m, use_autocast=False):
         def run():

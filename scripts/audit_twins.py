@@ -3,13 +3,14 @@
     .venv/bin/python scripts/audit_twins.py runs/demo 5 --shifts 2 threads=2
 
 Round R's labels (``labels.jsonl``) are checked again by the model that made them (round R-1's),
-now with K shifted twins per label: a + (b + e), whose answer minus e must equal the label. The
-table says, for the filter as the run applied it and with 1..K shifted twins added (and for the
+now with K shifts per label: the task's shifted twins, drawn K times (addition: a + (b + e), whose
+answer minus e must equal the label; copy and reverse: the two halves of a split, whose answers
+must compose to it). A shift passes when every twin it drew agrees. The table says, for the filter as the run applied it and with 1..K shifted twins added (and for the
 shifted twins alone), which fraction of the labels is kept and how many of those are correct.
 Correctness is the diagnostic ``correct`` field the run wrote; no filter here reads it. Below the
 table: the answer positions where the wrong labels the run kept differ from the truth.
 
-Nothing is written. Addition tasks only; overrides (``key=value``) are the CLI's, e.g. threads.
+Nothing is written. Tasks with shifted twins only; overrides (``key=value``) are the CLI's, e.g. threads.
 """
 
 from __future__ import annotations
@@ -21,18 +22,33 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import has_shifted_twins, twins
+from selfimprove.consistency import has_shifted_twins, twin_groups
 from selfimprove.evaluate import answer
+from selfimprove.generate import Decoding
 from selfimprove.layout import RunDir
 from selfimprove.run import Run, build_models, load_round
 from selfimprove.runtime import inference_precision, resolve_device, use_threads
+
+
+def shifted_agreement(task, labelled: list[tuple[object, str]], rng: random.Random, shifts: int, ask) -> list[list[bool]]:
+    """For each (problem, label), for each of ``shifts`` shifts: do all of that shift's twins agree
+    with the label? ``ask(problems)`` answers the twins' problems, in order."""
+    groups = [twin_groups(task, problem, rng, shifts)[1] for problem, _ in labelled]
+    replies = ask([task.parse(t.prompt) for per_label in groups for group in per_label for t in group])
+    out, offset = [], 0
+    for (_, label), per_label in zip(labelled, groups):
+        out.append([])
+        for group in per_label:
+            out[-1].append(all(t.agrees(label, reply) for t, reply in zip(group, replies[offset : offset + len(group)])))
+            offset += len(group)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("round", type=int, help="a self-improvement round (>= 1) with labels.jsonl")
-    parser.add_argument("--shifts", type=int, default=2, help="shifted twins per label to try (default 2)")
+    parser.add_argument("--shifts", type=int, default=2, help="shifts per label to try, each the task's shifted twins (default 2)")
     args, overrides = parser.parse_known_args(argv)
     files = RunDir(args.run_dir)
     labels = files.labels(args.round)
@@ -56,12 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     task, k = run.task, args.shifts
     problems = [task.parse(r["prompt"]) for r in rows]
     rng = random.Random(f"audit/{cfg.seed}/{args.round}")
-    shifted = [twins(task, p, rng, shifts=k)[-k:] for p in problems]
-    precision = inference_precision(cfg, run.device)
-    replies = answer(run.models[0], task, run.tok, [task.parse(t.prompt) for ts in shifted for t in ts],
-                     cfg.rounds.label_batch_size, precision, progress="shifted twins")
-    agree = [[t.agrees(r["label"], replies[i * k + j]) for j, t in enumerate(ts)]
-             for i, (r, ts) in enumerate(zip(rows, shifted))]
+    decoding = Decoding(cfg.rounds.label_batch_size, inference_precision(cfg, run.device))
+    agree = shifted_agreement(task, [(p, r["label"]) for p, r in zip(problems, rows)], rng, k,
+                              lambda twins: answer(run.models[0], task, run.tok, twins, decoding, progress="shifted twins"))
 
     kept_by_run = [r["kept"] for r in rows]
     correct = [bool(r["correct"]) for r in rows]
@@ -75,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
     line("as the run filtered", kept_by_run)
     for j in range(1, k + 1):
-        line(f"as the run + {j} shifted twin(s)", [kp and all(a[:j]) for kp, a in zip(kept_by_run, agree)])
-    line(f"{k} shifted twin(s) alone", [all(a) for a in agree])
+        line(f"as the run + {j} shift(s)", [kp and all(a[:j]) for kp, a in zip(kept_by_run, agree)])
+    line(f"{k} shift(s) alone", [all(a) for a in agree])
     where = Counter()
     for r, p, kp, ok in zip(rows, problems, kept_by_run, correct):
         if kp and not ok:

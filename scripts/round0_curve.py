@@ -21,6 +21,7 @@ from pathlib import Path
 from selfimprove.config import ConfigError, load_config
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
+from selfimprove.generate import Decoding
 from selfimprove.run import Run, build_models
 from selfimprove.runtime import inference_precision, resolve_device, use_threads
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     cells, started = grid(cfg.eval.low, cfg.eval.high), time.monotonic()
 
     def report(step: int) -> None:
-        results = evaluate(model, run.task, run.tok, cells, cfg.eval.n, cfg.seed, cfg.eval.batch_size, precision)
+        results = evaluate(model, run.task, run.tok, cells, cfg.eval.n, cfg.seed, Decoding(cfg.eval.batch_size, precision))
         model.train()
         line = {"step": step, "minutes": round((time.monotonic() - started) / 60, 2)}
         line.update({format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results})

@@ -24,18 +24,16 @@ import yaml
 from selfimprove.errors import UserError
 from selfimprove.filters import FILTERS, Filter
 from selfimprove.loggers import LogSection
+from selfimprove.noise import LabelNoise, RandomLabels
 from selfimprove.registry import Registry, as_config
-from selfimprove.schedules import SCHEDULES, Schedule, default_schedule
+from selfimprove.schedules import AGREEMENT, SCHEDULES, Schedule, default_schedule
 from selfimprove.tasks.base import Difficulty, HasChecks, Task
-from selfimprove.tasks.registry import build_task, file_tasks
+from selfimprove.tasks.registry import DEFAULT_TASK, build_task, file_tasks
 from selfimprove.train import TrainConfig
 
 
 class ConfigError(UserError):
     """A malformed config: one line naming the key and what is wrong with it."""
-
-
-DEFAULT_TASK = "reverse_addition"
 
 
 @dataclass(frozen=True)
@@ -114,8 +112,8 @@ class RoundsSection:
     probe_problems: int = 256  # problems per difficulty probed by accelerated schedules
     label_batch_size: int = 256
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
-    noise: dict | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
-    random_labels: dict | None = None  # kept labels replaced by random ones, {p, at}; see noise.py
+    noise: LabelNoise | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
+    random_labels: RandomLabels | None = None  # kept labels replaced by random ones, {p, at}; see noise.py
 
     @property
     def k(self) -> int:
@@ -203,7 +201,12 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be a list, got {value!r}")
         return tuple(_coerce(v, typing.get_args(hint)[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (Union, types.UnionType):
-        for option in typing.get_args(hint):
+        options = [o for o in typing.get_args(hint) if o is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
+            return None
+        if len(options) == 1:  # X | None: X's own message says what is wrong with the value
+            return _coerce(value, options[0], key)
+        for option in options:
             try:
                 return _coerce(value, option, key)
             except ConfigError:
@@ -230,6 +233,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if any(name not in data for name in required):
+        missing = ", ".join(name for name in required if name not in data)
+        raise ConfigError(f"{prefix or 'config'} needs {missing} (known keys here: {', '.join(sorted(names))})")
     kwargs = {}
     for key, value in data.items():
         path = f"{prefix}.{key}" if prefix else str(key)
@@ -341,13 +349,6 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
     _check_schedule(cfg, task)
     _check_filters(cfg, task)
-    from selfimprove.noise import noise_from_config
-
-    for key in ("noise", "random_labels"):
-        try:
-            noise_from_config(getattr(cfg.rounds, key), random_labels=key == "random_labels")
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"rounds.{key}: {err}") from None
     if cfg.model.backend not in ("native", "hf"):
         raise ConfigError(f"model.backend must be native or hf, got {cfg.model.backend!r}")
     lora = cfg.model.lora
@@ -361,10 +362,15 @@ def validate(cfg: RunConfig) -> None:
 
 def _check_schedule(cfg: RunConfig, task: Any) -> None:
     """The schedule's declared needs against the task and the round count (schedules.py)."""
+    from selfimprove.consistency import has_twins
     from selfimprove.tasks import TaskError
 
     schedule = cfg.rounds.schedule
     kind, axes = SCHEDULES.kind_of(schedule), getattr(schedule, "axes", None)
+    # An agreement probe compares the voters' answers, or one model's with its consistency twins.
+    if getattr(schedule, "probe_by", None) == AGREEMENT and cfg.rounds.k < 2 and not has_twins(task):
+        raise ConfigError(f"rounds.schedule: {kind} probes by agreement, which needs rounds.models >= 2 voting models "
+                          f"or a task with consistency twins; task {task.name!r} has none (no twins method)")
     if axes is not None and len(task.axes) != axes:
         raise ConfigError(f"rounds.schedule: {kind} needs a task with {axes} difficulty axes, {task.name!r} has {task.axes}")
     if getattr(schedule, "axis", 0) >= len(task.axes):

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from selfimprove.tasks.base import HasShiftedTwins, HasTwins, Problem, Task, Twin
 
-__all__ = ["Twin", "consistent", "has_shifted_twins", "has_twins", "twins"]
+__all__ = ["Twin", "consistent", "has_shifted_twins", "has_twins", "twin_groups", "twins"]
 
 
 def has_twins(task: Task) -> bool:
@@ -55,12 +55,27 @@ def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> 
     >>> shifted.prompt, shifted.agrees("7530", "9880"), shifted.agrees("7531", "9880")
     ('21+778=', True, False)
     """
+    plain, shifted = twin_groups(task, problem, rng, shifts)
+    return plain + [t for group in shifted for t in group]
+
+
+def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> tuple[list[Twin], list[list[Twin]]]:
+    """``twins`` kept apart: the task's twins, and one group of shifted twins per shift (as many
+    twins as the task gives for one: addition one shifted sum, copy and reverse the two halves of
+    one split, none where a problem has none). The same draws from ``rng`` as ``twins``.
+
+    >>> from selfimprove.tasks import get_task
+    >>> copy = get_task("copy")
+    >>> plain, shifted = twin_groups(copy, copy.parse("12345="), random.Random(2), shifts=2)
+    >>> len(plain), [[t.prompt for t in group] for group in shifted]
+    (1, [['12=', '345='], ['1234=', '5=']])
+    """
     if not has_twins(task):
         raise ValueError(f"task {task.name!r} has no consistency twins (it defines no twins(problem, rng))")
     if shifts and not has_shifted_twins(task):
         raise ValueError(f"shifted twins exist for tasks with shifted_twins(problem, rng) only, not {task.name!r}")
-    out = task.twins(problem, rng)
-    return out + [t for _ in range(shifts) for t in task.shifted_twins(problem, rng)]  # type: ignore[attr-defined]
+    plain = task.twins(problem, rng)
+    return plain, [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
 
 
 def consistent(original_answer: str, twin_answers: Sequence[str], twins: Sequence[Twin]) -> bool:

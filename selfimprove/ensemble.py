@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfimprove.data import IGNORE
-from selfimprove.generate import autocast, eval_mode, length_sorted_chunks
-from selfimprove.model import KVCache, RMSNorm, Transformer
+from selfimprove.generate import Decoding, autocast, eval_mode, greedy_batch, in_batches
+from selfimprove.model import RMSNorm, Transformer
 from selfimprove.train import TrainConfig, lr_at
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y), each (B, T)
@@ -191,64 +191,24 @@ def stacked_train_steps(
     return losses
 
 
-@torch.no_grad()
-def stacked_greedy_batch(
-    stacked: Transformer,
-    prompts: Sequence[Sequence[int]],
-    limits: Sequence[int],
-    eos_id: int,
-    pad_id: int,
-    precision: str = "fp32",
-) -> list[list[list[int]]]:
+def stacked_greedy_batch(stacked: Transformer, prompts: Sequence[Sequence[int]], limits: Sequence[int], eos_id: int,
+                         pad_id: int, precision: str = "fp32") -> list[list[list[int]]]:
     """Every model's greedy answers to the same prompts: ``out[m][i]`` is what
-    ``generate.greedy_batch`` gives for model m and prompt i. Finished rows stay in the batch
-    (dropping them would leave the models with different row counts) and are simply not read."""
-    k, device = stacked.n_models, next(stacked.parameters()).device
-    B, P = len(prompts), max(len(p) for p in prompts)
-    max_new = max(limits)
-    cache = KVCache(stacked.cfg, k * B, P + max_new, device, next(stacked.parameters()).dtype)
-    idx = torch.full((B, P), pad_id, dtype=torch.long)
-    valid = torch.zeros(B, P, dtype=torch.bool)
-    for row, prompt in enumerate(prompts):
-        idx[row, P - len(prompt) :] = torch.as_tensor(prompt, dtype=torch.long)
-        valid[row, P - len(prompt) :] = True
-    cache.valid[:, :P] = valid.repeat(k, 1).to(device)
-    idx = idx.repeat(k, 1).to(device)  # (k*B, P), model-major
-    positions = (cache.valid[:, :P].long().cumsum(1) - 1).clamp(min=0)  # RoPE only
-    limit = torch.as_tensor(limits, device=device).repeat(k)
-    finished = torch.zeros(k * B, dtype=torch.bool, device=device)
-    tokens = []
-    with autocast(device, precision):
-        logits = stacked(idx, cache, positions, last_only=True)  # (k*B, 1, V)
-        for step in range(max_new):
-            token = logits[:, -1].argmax(-1)  # (k*B,)
-            finished |= (token == eos_id) | (limit <= step)
-            tokens.append(torch.where(finished, -1, token))
-            if step == max_new - 1 or bool(finished.all()):
-                break
-            cache.valid[:, cache.length] = True
-            positions = positions[:, -1:] + 1
-            logits = stacked(token[:, None], cache, positions=positions)
-    table = torch.stack(tokens, 1).tolist()  # (k*B, steps); -1 after a row finished
-    rows = [[t for t in row if t >= 0] for row in table]
+    ``generate.greedy_batch`` gives for model m and prompt i. ``greedy_batch`` decodes the stacked
+    model itself; the prompts go in once per model, model-major."""
+    k, B = stacked.n_models, len(prompts)
+    rows = greedy_batch(stacked, list(prompts) * k, list(limits) * k, eos_id, pad_id, precision)
     return [rows[m * B : (m + 1) * B] for m in range(k)]
 
 
-def stacked_labels(
-    stacked: Transformer,
-    prompts: Sequence[Sequence[int]],
-    limits: Sequence[int],
-    eos_id: int,
-    pad_id: int,
-    batch_size: int = 256,
-    precision: str = "fp32",
-) -> list[list[list[int]]]:
-    """``generate.greedy_labels`` for every model at once (``batch_size`` prompts per model)."""
-    results: list[list[list[int]]] = [[[] for _ in prompts] for _ in range(stacked.n_models)]
+def stacked_labels(stacked: Transformer, prompts: Sequence[Sequence[int]], limits: Sequence[int], eos_id: int,
+                   pad_id: int, decoding: Decoding) -> list[list[list[int]]]:
+    """``generate.greedy_labels`` for every model at once (``batch_size`` prompts per model):
+    ``out[m][i]`` is model m's answer to prompt i."""
+
+    def decode(ps: list, ls: list) -> list[tuple[list[int], ...]]:  # per prompt: the k models' answers
+        return list(zip(*stacked_greedy_batch(stacked, ps, ls, eos_id, pad_id, decoding.precision)))
+
     with eval_mode(stacked):
-        for chunk in length_sorted_chunks(prompts, limits, batch_size):
-            outs = stacked_greedy_batch(stacked, [prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
-            for m, model_outs in enumerate(outs):
-                for i, tokens in zip(chunk, model_outs):
-                    results[m][i] = tokens
-    return results
+        per_prompt = in_batches(decode, prompts, limits, decoding.batch_size)
+    return [[answers[m] for answers in per_prompt] for m in range(stacked.n_models)]

@@ -17,7 +17,7 @@ import random
 from collections.abc import Sequence
 
 from selfimprove import distributed
-from selfimprove.generate import greedy_labels
+from selfimprove.generate import Decoding, greedy_labels
 from selfimprove.tasks.base import Difficulty, Task, difficulty_to_json, format_difficulty
 from selfimprove.tokenizer import Tokenizer
 
@@ -36,7 +36,7 @@ def eval_problems(task: Task, difficulty: Difficulty, n: int, seed: int, stream:
     return [task.sample(difficulty, rng) for _ in range(n)]
 
 
-def answer(model, task: Task, tok: Tokenizer, problems: Sequence, batch_size: int, precision: str, progress=None) -> list[str]:
+def answer(model, task: Task, tok: Tokenizer, problems: Sequence, decoding: Decoding, progress: str | None = None) -> list[str]:
     """The model's greedy answer text for each problem, bounded by ``max_answer_len``.
 
     Under torchrun each rank answers its share and every rank gets all answers back, in order.
@@ -45,27 +45,17 @@ def answer(model, task: Task, tok: Tokenizer, problems: Sequence, batch_size: in
     prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
     limits = [task.max_answer_len(task.difficulty(p)) for p in mine]
     progress = progress if distributed.is_main() else None
-    outs = greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, batch_size, precision, progress)
+    outs = greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, decoding, progress)
     return distributed.gather([tok.decode(o) for o in outs], len(problems))
 
 
-def evaluate(
-    model,
-    task: Task,
-    tok: Tokenizer,
-    cells: Sequence[Difficulty],
-    n: int,
-    seed: int,
-    batch_size: int = 256,
-    precision: str = "fp32",
-    progress: str | None = None,
-    stream: str = "eval",
-) -> list[dict]:
+def evaluate(model, task: Task, tok: Tokenizer, cells: Sequence[Difficulty], n: int, seed: int, decoding: Decoding,
+             progress: str | None = None, stream: str = "eval") -> list[dict]:
     """``[{"difficulty": d, "n": n, "accuracy": a}, ...]`` for each cell, exact match; with
     ``"checks": {"format": f, "moves": m, "end": e, "repeat": r}`` (pass rates) for maze cells."""
     problems = {d: eval_problems(task, d, n, seed, stream) for d in cells}
     flat = [p for d in cells for p in problems[d]]
-    answers = answer(model, task, tok, flat, batch_size, precision, progress)
+    answers = answer(model, task, tok, flat, decoding, progress)
     check = getattr(task, "checks", None)
     results, offset = [], 0
     for d in cells:
@@ -79,13 +69,12 @@ def evaluate(
     return results
 
 
-def accuracy_probe(models: Sequence, task: Task, tok: Tokenizer, n: int, seed: int, round_: int, batch_size: int,
-                   precision: str):
+def accuracy_probe(models: Sequence, task: Task, tok: Tokenizer, n: int, seed: int, round_: int, decoding: Decoding):
     """``probe(d)`` = the models' mean exact-match accuracy at ``d`` on ``n`` problems of the
     stream ``accuracy-probe/<round>`` (ground truth: the paper's accelerated schedule)."""
 
     def probe(difficulty: Difficulty) -> float:
-        runs = [evaluate(m, task, tok, [difficulty], n, seed, batch_size, precision, stream=f"accuracy-probe/{round_}")
+        runs = [evaluate(m, task, tok, [difficulty], n, seed, decoding, stream=f"accuracy-probe/{round_}")
                 for m in models]
         return sum(r[0]["accuracy"] for r in runs) / len(runs)
 

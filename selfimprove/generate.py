@@ -10,14 +10,17 @@ decoding ends as soon as every row has finished.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import torch
 
 from selfimprove.model import KVCache, Transformer
 
 PREFILL_TOKENS = 2048  # prompt tokens per forward pass of the prefill (a CPU cache-size choice)
+T = TypeVar("T")  # what a decoder gives per prompt: its tokens, or (stacked) every model's
 
 
 def autocast(device: torch.device, precision: str):
@@ -40,7 +43,12 @@ def greedy_batch(
 
     Returns the generated tokens of each row without the EOS. Example: prompts ``[[1, 5, 7]]``,
     limits ``[4]`` -> ``[[9, 9, 3]]`` if the model then emits 9, 9, 3, EOS.
+
+    A stacked model (``ensemble.stack``) answers row block m with its model m, so its batch can be
+    neither split nor shrunk: the prompt pass is one piece and finished rows stay in the batch,
+    unread (``ensemble.stacked_greedy_batch`` lays the rows out).
     """
+    whole = getattr(model, "n_models", 1) > 1
     device = next(model.parameters()).device
     B, P = len(prompts), max(len(p) for p in prompts)
     max_new = max(limits)
@@ -57,11 +65,12 @@ def greedy_batch(
     out: list[list[int]] = [[] for _ in range(B)]
     rows = torch.arange(B, device=device)  # original row of each active batch row
     limit = torch.as_tensor(limits, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)  # rows kept in the batch after their end
     with autocast(device, precision):
         # The prompt pass runs in row chunks of about PREFILL_TOKENS tokens: at 256 x 37 tokens in
         # one piece the MLP's (B*T, 2F) activations spill out of the CPU caches and the
         # up-projection and SiLU ran at 2/3 and 1/6 of their in-cache speed.
-        chunk = max(1, PREFILL_TOKENS // P)
+        chunk = B if whole else max(1, PREFILL_TOKENS // P)
         logits = torch.cat([
             model(idx[s : s + chunk], cache.rows(s, s + chunk), positions[s : s + chunk], last_only=True)
             for s in range(0, B, chunk)
@@ -69,14 +78,16 @@ def greedy_batch(
         cache.length = P
         for step in range(max_new):
             token = logits[:, -1].argmax(-1)  # (B,)
-            done = (token == eos_id) | (limit[rows] <= step)
+            done = finished | (token == eos_id) | (limit[rows] <= step)
             for row, tok in zip(rows[~done].tolist(), token[~done].tolist()):
                 out[row].append(tok)
             if step == max_new - 1 or bool(done.all()):
                 break
-            if bool(done.any()):
+            if whole:
+                finished = done
+            elif bool(done.any()):
                 keep = (~done).nonzero().squeeze(1)
-                rows, token, positions = rows[keep], token[keep], positions[keep]
+                rows, token, positions, finished = rows[keep], token[keep], positions[keep], finished[keep]
                 cache.select(keep)
             cache.valid[:, cache.length] = True
             positions = positions[:, -1:] + 1
@@ -107,28 +118,39 @@ def eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
-def greedy_labels(
-    model: Transformer,
-    prompts: Sequence[Sequence[int]],
-    limits: Sequence[int],
-    eos_id: int,
-    pad_id: int,
-    batch_size: int = 256,
-    precision: str = "fp32",
-    progress: str | None = None,
-) -> list[list[int]]:
-    """``greedy_batch`` over any number of prompts, in order, batching prompts of similar length."""
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class Decoding:
+    """How a caller decodes: prompts per batch and the autocast precision. A run holds two,
+    labelling's (``rounds.label_batch_size``) and evaluation's (``eval.batch_size``), both at its
+    inference precision. The batch size never changes an answer (batched == one by one); the
+    precision may (bf16 rounds differently from fp32)."""
 
-    results: list[list[int]] = [[] for _ in prompts]
+    batch_size: int = 256
+    precision: str = "fp32"  # fp32 | bf16 (runtime.inference_precision resolves "auto")
+
+
+def greedy_labels(model: Transformer, prompts: Sequence[Sequence[int]], limits: Sequence[int], eos_id: int,
+                  pad_id: int, decoding: Decoding = Decoding(), progress: str | None = None) -> list[list[int]]:
+    """``greedy_batch`` over any number of prompts, in order, batching prompts of similar length."""
     # A pretrained model (hf_backend.PretrainedLM) brings its own cache and decoding loop.
     decode = model.greedy_batch if hasattr(model, "greedy_batch") else partial(greedy_batch, model)
-    bar = tqdm(total=len(prompts), desc=progress, disable=progress is None, leave=False, unit="prob")
     with eval_mode(model):
-        for chunk in length_sorted_chunks(prompts, limits, batch_size):
-            outs = decode([prompts[i] for i in chunk], [limits[i] for i in chunk], eos_id, pad_id, precision)
-            for i, tokens in zip(chunk, outs):
-                results[i] = tokens
-            bar.update(len(chunk))
+        return in_batches(lambda ps, ls: decode(ps, ls, eos_id, pad_id, decoding.precision), prompts, limits,
+                          decoding.batch_size, progress)
+
+
+def in_batches(decode: Callable[[list, list], Sequence[T]], prompts: Sequence[Sequence[int]], limits: Sequence[int],
+               batch_size: int, progress: str | None = None) -> list[T]:
+    """``decode(prompts, limits)`` (one result per prompt) over batches of ``batch_size`` prompts
+    of similar length (``length_sorted_chunks``); the results in the order of ``prompts``."""
+    from tqdm import tqdm
+
+    results: list = [None] * len(prompts)
+    bar = tqdm(total=len(prompts), desc=progress, disable=progress is None, leave=False, unit="prob")
+    for chunk in length_sorted_chunks(prompts, limits, batch_size):
+        outs = decode([prompts[i] for i in chunk], [limits[i] for i in chunk])
+        for i, out in zip(chunk, outs):
+            results[i] = out
+        bar.update(len(chunk))
     bar.close()
     return results

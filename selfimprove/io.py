@@ -129,22 +129,23 @@ def read_yaml(path: Path | str) -> Any:
 
 
 @contextlib.contextmanager
-def run_dir_lock(folder: Path):
-    """Hold an exclusive lock on run directory ``folder`` for the ``with`` block.
+def run_dir_lock(lock: Path):
+    """Hold an exclusive lock on the run directory that holds the file ``lock`` for the ``with``
+    block (``layout.RunDir.lock`` names it).
 
     Two processes resuming one run would train the same round twice and overwrite each other's
-    checkpoints. The lock is ``flock`` on ``folder/.lock``: the kernel releases it when the holder
-    exits, however it exits, so a killed run never leaves a stale lock behind.
+    checkpoints. The lock is ``flock`` on that file: the kernel releases it when the holder exits,
+    however it exits, so a killed run never leaves a stale lock behind.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
+    lock = Path(lock)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
-            raise UserError(f"{folder} is in use by another selfimprove process (pid {holder}); "
+            raise UserError(f"{lock.parent} is in use by another selfimprove process (pid {holder}); "
                             f"wait for it to finish, or use --out for a new run") from None
         handle.seek(0)
         handle.truncate()

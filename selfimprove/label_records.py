@@ -21,7 +21,7 @@ from selfimprove.config import RunConfig
 from selfimprove.data import TokenSet, build_token_set
 from selfimprove.filters import Labelled
 from selfimprove.labelling import diagnose
-from selfimprove.noise import inject, noise_from_config
+from selfimprove.noise import inject
 from selfimprove.tasks.base import Difficulty, Task, difficulty_to_json
 from selfimprove.tokenizer import Tokenizer
 
@@ -41,9 +41,7 @@ def label_rows(task: Task, items_per_owner: Sequence[Sequence[Labelled]]) -> lis
 def with_noise(cfg: RunConfig, task: Task, r: int, rows: list[dict]) -> list[dict]:
     """The rows with rounds.noise / rounds.random_labels injected into their kept labels
     (``noise.py``); corrupted rows are re-scored by ground truth, for the logs only."""
-    rc = cfg.rounds
-    specs = [noise_from_config(rc.noise), noise_from_config(rc.random_labels, random_labels=True)]
-    rows = inject(rows, specs, cfg.seed, r)
+    rows = inject(rows, [cfg.rounds.noise, cfg.rounds.random_labels], cfg.seed, r)
     for row in rows:
         if "noise" in row:
             row["correct"] = task.verify(task.parse(row["prompt"]), row["label"]).ok

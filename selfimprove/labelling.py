@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from selfimprove.consistency import consistent, twins
 from selfimprove.evaluate import answer, eval_problems
 from selfimprove.filters import Filter, Labelled, apply_filters, twin_shifts
+from selfimprove.generate import Decoding
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 
@@ -35,8 +36,7 @@ def label_round(
     shared_label: bool,
     seed: int,
     round_: int,
-    batch_size: int,
-    precision: str,
+    decoding: Decoding,
 ) -> tuple[list[list[Labelled]], list[list[dict]]]:
     """Label each owner's problems, filter, and return ``(items per owner, filter stats per owner)``.
 
@@ -46,7 +46,7 @@ def label_round(
     shifts = twin_shifts(filters)  # None: no filter reads consistency twins
     flat = [p for problems in problems_per_owner for p in problems]
     answers = [
-        answer(m, task, tok, flat, batch_size, precision, progress=f"label r{round_} m{i}") for i, m in enumerate(models)
+        answer(m, task, tok, flat, decoding, progress=f"label r{round_} m{i}") for i, m in enumerate(models)
     ]
     all_items, all_stats, offset = [], [], 0
     for owner, problems in enumerate(problems_per_owner):
@@ -57,7 +57,7 @@ def label_round(
             items.append(Labelled(task.prompt(problem), task.difficulty(problem), label, votes if len(models) > 1 else ()))
         if shifts is not None:
             check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner,
-                        batch_size, precision, shifts)
+                        decoding, shifts)
         _, stats = apply_filters(items, filters, task)
         all_items.append(items)
         all_stats.append(stats)
@@ -65,20 +65,20 @@ def label_round(
     return all_items, all_stats
 
 
-def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, batch_size, precision,
+def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, decoding: Decoding,
                 shifts: int = 0) -> None:
     """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
     rng = random.Random(f"twins/{seed}/{round_}/{owner}")
     twin_sets = [twins(task, p, rng, shifts) for p in problems]
     twin_problems = [task.parse(t.prompt) for ts in twin_sets for t in ts]
-    twin_answers = answer(model, task, tok, twin_problems, batch_size, precision, progress=f"twins r{round_} m{owner}")
+    twin_answers = answer(model, task, tok, twin_problems, decoding, progress=f"twins r{round_} m{owner}")
     offset = 0
     for item, ts in zip(items, twin_sets):
         item.twins_agree = consistent(item.label, twin_answers[offset : offset + len(ts)], ts)
         offset += len(ts)
 
 
-def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, batch_size: int, precision: str,
+def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, decoding: Decoding,
                     shifts: int = 0):
     """Label-free difficulty probe: the fraction of fresh problems on which the k models give the
     same answer (with one model: on which its answers pass the consistency twins, ``shifts``
@@ -86,11 +86,11 @@ def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_
 
     def probe(difficulty: Difficulty) -> float:
         problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
-        answers = [answer(m, task, tok, problems, batch_size, precision) for m in models]
+        answers = [answer(m, task, tok, problems, decoding) for m in models]
         if len(models) > 1:
             return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
         items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]
-        check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", batch_size, precision,
+        check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", decoding,
                     shifts)
         return sum(bool(i.twins_agree) for i in items) / n
 

@@ -61,6 +61,7 @@ class RunDir:
     report = _File("report.md")
     plots = _File("plots")
     analysis = _File("analysis")  # selfimprove analyze: <instrument>.json and .png
+    lock = _File(".lock")  # flock'ed by the process running the run (io.run_dir_lock)
     done = _RoundFile("DONE")  # written last: a round without it is resumed
     eval = _RoundFile("eval.json")
     labels = _RoundFile("labels.jsonl")

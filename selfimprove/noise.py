@@ -12,7 +12,8 @@ three digit characters written, so in reversed addition the most significant one
     drop_perturb  perturb, then drop
     random        random_labels: the whole label replaced, as uniform, with probability p
 
-Config (validated at the edge, ``config.validate``)::
+Config (parsed into ``LabelNoise`` and ``RandomLabels`` when the config loads, so a bad kind, a
+``p`` outside [0, 1] or a round that is not an integer >= 1 is a one-line ``ConfigError``)::
 
     rounds:
       noise: {kind: perturb, p: 0.1, at: [2, 5]}   # rounds whose kept labels get noise
@@ -26,43 +27,54 @@ seed stream (``noise/<seed>/<round>``), so a rerun injects the same noise into t
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 KINDS = ("uniform", "perturb", "drop_digits", "drop_perturb")
 
 
+def _check(p: float, at: tuple[int, ...]) -> None:
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must be a number in [0, 1], got {p!r}")
+    if any(r < 1 for r in at):
+        raise ValueError(f"at must be a list of round numbers >= 1, got {list(at)}")
+
+
 @dataclass(frozen=True)
-class NoiseSpec:
-    kind: str  # one of KINDS, or "random" for random_labels
+class LabelNoise:
+    """``rounds.noise``: each kept label of the rounds ``at`` corrupted with probability ``p``."""
+
+    kind: str  # one of KINDS
     p: float  # probability that a kept label is corrupted
     at: tuple[int, ...] = ()  # rounds that get noise; empty: every round
 
-    def applies(self, round_: int) -> bool:
-        return round_ > 0 and (not self.at or round_ in self.at)
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        _check(self.p, self.at)
 
 
-def noise_from_config(config: dict | None, random_labels: bool = False) -> NoiseSpec | None:
-    """``{kind, p, at}`` (or ``{p, at}`` for random labels) -> NoiseSpec; ``ValueError`` /
-    ``TypeError`` name the key."""
-    if config is None:
-        return None
-    if not isinstance(config, dict):
-        raise TypeError(f"must be a mapping like {{kind: perturb, p: 0.1, at: [2]}}, got {config!r}")
-    known = {"p", "at"} | (set() if random_labels else {"kind"})
-    unknown = set(config) - known
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(sorted(known))}")
-    kind = "random" if random_labels else config.get("kind")
-    if kind not in KINDS and not random_labels:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    p = config.get("p")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"p must be a number in [0, 1], got {p!r}")
-    at = config.get("at", [])
-    if not isinstance(at, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in at):
-        raise ValueError(f"at must be a list of round numbers >= 1, got {at!r}")
-    return NoiseSpec(kind, float(p), tuple(at))
+@dataclass(frozen=True)
+class RandomLabels:
+    """``rounds.random_labels``: each kept label of the rounds ``at`` replaced by a random one of
+    the same length with probability ``p`` (paper B.7)."""
+
+    kind: ClassVar[str] = "random"  # what labels.jsonl marks the rows with; not a config key
+
+    p: float
+    at: tuple[int, ...] = ()  # rounds that get random labels; empty: every round
+
+    def __post_init__(self) -> None:
+        _check(self.p, self.at)
+
+
+NoiseSpec = LabelNoise | RandomLabels
+
+
+def applies(spec: NoiseSpec, round_: int) -> bool:
+    """Whether ``spec`` corrupts round ``round_``'s labels (never round 0's: oracle labels)."""
+    return round_ > 0 and (not spec.at or round_ in spec.at)
 
 
 def _digit_positions(label: str) -> list[int]:
@@ -98,7 +110,7 @@ CORRUPT: dict[str, Callable[[str, random.Random], str]] = {
 }
 
 
-def inject(rows: list[dict], specs: list[NoiseSpec | None], seed: int, round_: int) -> list[dict]:
+def inject(rows: list[dict], specs: Sequence[NoiseSpec | None], seed: int, round_: int) -> list[dict]:
     """``rows`` (labels.jsonl records) with the kept labels corrupted by each applicable spec.
 
     A row is drawn once per spec, in order; a row already corrupted is not corrupted again, so the
@@ -108,7 +120,7 @@ def inject(rows: list[dict], specs: list[NoiseSpec | None], seed: int, round_: i
     rng = random.Random(f"noise/{seed}/{round_}")
     out = [dict(row) for row in rows]
     for spec in specs:
-        if spec is None or not spec.applies(round_):
+        if spec is None or not applies(spec, round_):
             continue
         for row in out:
             hit = rng.random() < spec.p

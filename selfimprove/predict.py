@@ -9,6 +9,7 @@ import torch
 from selfimprove.checkpoint import CheckpointError, load_checkpoint
 from selfimprove.config import config_from_dict
 from selfimprove.evaluate import answer
+from selfimprove.generate import Decoding
 from selfimprove.io import read_yaml
 from selfimprove.layout import RunDir
 from selfimprove.networks import build_network
@@ -41,7 +42,7 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
 def answer_prompts(task, tok, net, precision: str, prompts: list[str]) -> list[str]:
     """Greedy answers of a loaded model (malformed prompts are a one-line TaskError)."""
     problems = [task.parse(p) for p in prompts]
-    return answer(net, task, tok, problems, 256, precision) if problems else []
+    return answer(net, task, tok, problems, Decoding(256, precision)) if problems else []
 
 
 def predict(run_dir: Path, prompts: list[str], round_: int | None = None, model: int = 0) -> list[str]:

@@ -28,6 +28,7 @@ from selfimprove.config import RunConfig, to_plain
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import accuracy_probe, evaluate, grid
 from selfimprove.filters import twin_shifts
+from selfimprove.generate import Decoding
 from selfimprove.io import read_json, run_dir_lock
 from selfimprove.label_records import kept_set, label_rows, label_stats, with_noise
 from selfimprove.labelling import agreement_probe, fresh_problems, label_round
@@ -67,7 +68,7 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
     files = distributed.shared(RunDir.of(out, cfg))
     with contextlib.ExitStack() as held:
         if distributed.is_main():  # one job per run directory; its other ranks follow rank 0
-            held.enter_context(run_dir_lock(files.path))
+            held.enter_context(run_dir_lock(files.lock))
         distributed.barrier()
         prepare_run_dir(cfg, files)
         loggers = open_loggers(cfg.log, files.path, cfg.name, to_plain(cfg)) if distributed.is_main() else []
@@ -86,15 +87,16 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
     write_runtime(files, cfg, device)
     if warning := hardware.precision_warning(tuple(precisions(cfg, device).values()), device):
         log(warning)
-    precision = inference_precision(cfg, device)
+    precision = inference_precision(cfg, device)  # labelling, probes and evaluation
+    labelling, scoring = Decoding(cfg.rounds.label_batch_size, precision), Decoding(cfg.eval.batch_size, precision)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
     for r in range(cfg.rounds.count + 1):
         files.round(r).mkdir(parents=True, exist_ok=True)
         done, stats = files.exists(files.done(r)), None
         if r > 0:  # both steps reuse their files when they exist (a finished or resumed round)
-            new = plan_round(run, files, r, trained, precision)
-            stats, rows = self_label(run, files, r, new, precision)
+            new = plan_round(run, files, r, trained, labelling)
+            stats, rows = self_label(run, files, r, new, labelling)
             trained = trained + [d for d in new if d not in trained]
             for m in range(run.k):
                 run.sets[m].append(kept_set(run.tok, rows, 0 if cfg.rounds.voting == "shared_data" else m))
@@ -103,7 +105,7 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             started = time.monotonic()
             continue
         step = train_round(run, files, r)
-        record = evaluate_round(run, r, trained, step, precision)
+        record = evaluate_round(run, r, trained, step, scoring)
         record["wall_time_s"] = wall_before + time.monotonic() - started
         files.write_json(files.eval(r), record, indent=1)
         summary = round_summary(record, stats)
@@ -114,12 +116,12 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
         log(round_line(r, trained, stats, summary))
 
 
-def plan_round(run: Run, files: RunDir, r: int, trained: list, precision: str) -> list:
+def plan_round(run: Run, files: RunDir, r: int, trained: list, decoding: Decoding) -> list:
     """The round's difficulties, from the schedule; stored in plan.json so a resume reuses them."""
     if files.exists(files.plan(r)):
         return [difficulty_from_json(d) for d in read_json(files.plan(r))]
     schedule = run.cfg.rounds.schedule
-    probe = schedule_probe(run, files, r, precision)
+    probe = schedule_probe(run, files, r, decoding)
     measured: list[dict] = []
 
     def recorded(d):
@@ -135,23 +137,23 @@ def plan_round(run: Run, files: RunDir, r: int, trained: list, precision: str) -
     return difficulties
 
 
-def schedule_probe(run: Run, files: RunDir, r: int, precision: str):
+def schedule_probe(run: Run, files: RunDir, r: int, decoding: Decoding):
     """``probe(d)`` of the schedule's declared kind, on round r-1's models; None when it needs none."""
     kind = getattr(run.cfg.rounds.schedule, "probe_by", None)
     if kind is None:
         return None
     # After a resume or a --base fork round r-1 was skipped: the models must be loaded, not fresh.
     load_round(run, files, r - 1)
-    n, bs, seed = run.cfg.rounds.probe_problems, run.cfg.rounds.label_batch_size, run.cfg.seed
+    n, seed = run.cfg.rounds.probe_problems, run.cfg.seed
     if kind == AGREEMENT:  # the probe asks the same twins the filter will
         shifts = twin_shifts(run.cfg.rounds.filters) or 0
-        return agreement_probe(run.models, run.task, run.tok, n, seed, r, bs, precision, shifts)
+        return agreement_probe(run.models, run.task, run.tok, n, seed, r, decoding, shifts)
     if kind == ACCURACY:  # the paper's accelerated schedules probe with evaluation accuracy (ground truth)
-        return accuracy_probe(run.models, run.task, run.tok, n, seed, r, bs, precision)
+        return accuracy_probe(run.models, run.task, run.tok, n, seed, r, decoding)
     raise ValueError(f"unknown probe kind {kind!r}")
 
 
-def self_label(run: Run, files: RunDir, r: int, difficulties: list, precision: str) -> tuple[dict, list[dict]]:
+def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: Decoding) -> tuple[dict, list[dict]]:
     """Label and filter round r's fresh problems; writes labels.jsonl and filter_stats.json and
     returns ``(stats, rows)`` (read back from those files when a resume finds them)."""
     if files.exists(files.filter_stats(r)):
@@ -163,8 +165,8 @@ def self_label(run: Run, files: RunDir, r: int, difficulties: list, precision: s
     if rc.problems_per == "difficulty":
         n *= len(difficulties)
     problems = [fresh_problems(run.task, difficulties, n, run.cfg.seed, r, o) for o in range(1 if shared else run.k)]
-    items, filter_stats = label_round(run.models, run.task, run.tok, problems, rc.filters, shared,
-                                      run.cfg.seed, r, rc.label_batch_size, precision)
+    items, filter_stats = label_round(run.models, run.task, run.tok, problems, rc.filters, shared, run.cfg.seed, r,
+                                      decoding)
     rows = with_noise(run.cfg, run.task, r, label_rows(run.task, items))
     files.write_labels(r, rows)
     stats = label_stats(r, difficulties, rows, filter_stats)
@@ -224,12 +226,11 @@ def eval_cells(cfg: RunConfig, trained: list) -> list:
     return cells
 
 
-def evaluate_round(run: Run, r: int, trained: list, step: int, precision: str) -> dict:
+def evaluate_round(run: Run, r: int, trained: list, step: int, decoding: Decoding) -> dict:
     """eval.json's record (without the wall time): oracle accuracy per cell, the mean over models
     and, with k > 1, every model's cells."""
     cells = eval_cells(run.cfg, trained)
-    e = run.cfg.eval
-    per_model = [evaluate(m, run.task, run.tok, cells, e.n, run.cfg.seed, e.batch_size, precision, progress=f"eval r{r}")
+    per_model = [evaluate(m, run.task, run.tok, cells, run.cfg.eval.n, run.cfg.seed, decoding, progress=f"eval r{r}")
                  for m in run.models]
     mean = [{**c, "accuracy": sum(pm[i]["accuracy"] for pm in per_model) / len(per_model)} for i, c in enumerate(per_model[0])]
     return {"round": r, "step": step, "task": run.task.name, "trained": [difficulty_to_json(d) for d in trained],

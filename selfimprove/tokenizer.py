@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from selfimprove.tasks.base import Task, TaskError
-from selfimprove.tasks.registry import get_task
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)
@@ -51,6 +50,7 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         """Text -> ids, no specials added. An unknown token raises ``TaskError`` naming it.
 
+        >>> from selfimprove.tasks import get_task
         >>> Tokenizer.for_task(get_task("copy")).encode("12a=")
         Traceback (most recent call last):
         ...
@@ -86,10 +86,20 @@ class Tokenizer:
         return {"task": self.task_name, "tokens": self.tokens}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Tokenizer:
-        """Inverse of ``to_json``. Ids come from the stored list, not from today's task code, so
-        an old checkpoint keeps its ids; only the splitting rule is taken from the task."""
+    def from_json(cls, data: dict[str, Any], task: Task) -> Tokenizer:
+        """Inverse of ``to_json``, for the task the caller built (from the run's config: a built-in,
+        an installed entry point or a task file; a name alone cannot find a file's task). Ids come
+        from the stored list, not from today's task code, so an old checkpoint keeps its ids; only
+        the splitting rule is taken from the task, which must be the one the vocabulary names.
+
+        >>> from selfimprove.tasks import get_task
+        >>> copy = get_task("copy")
+        >>> Tokenizer.from_json(Tokenizer.for_task(copy).to_json(), copy).encode("12=")
+        [4, 5, 13]
+        """
         tokens = list(data["tokens"])
         if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
             raise ValueError(f"stored vocabulary must start with {SPECIALS}, got {tokens[:3]}")
-        return cls(data["task"], tokens[len(SPECIALS) :], get_task(data["task"]).split)
+        if data["task"] != task.name:
+            raise ValueError(f"stored vocabulary is task {data['task']!r}'s, not {task.name!r}'s")
+        return cls(task.name, tokens[len(SPECIALS) :], task.split)

@@ -1,10 +1,14 @@
 """scripts/audit_twins.py re-checks a finished round's labels with shifted twins."""
 
 import json
+import random
 from pathlib import Path
+
+import pytest
 
 from selfimprove.config import load_config
 from selfimprove.rounds import run_rounds
+from selfimprove.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,9 +26,27 @@ def test_the_audit_reproduces_the_runs_filter_and_adds_shifted_twins(tmp_path, c
     if stats["kept"]:
         assert as_run[1] == f"{100 * stats['kept_accuracy']:.2f}%"
     kept = [float(rows[name][0].rstrip("%")) for name in
-            ("as the run filtered", "as the run + 1 shifted twin(s)", "as the run + 2 shifted twin(s)")]
+            ("as the run filtered", "as the run + 1 shift(s)", "as the run + 2 shift(s)")]
     assert kept[0] >= kept[1] >= kept[2]  # each twin can only drop labels
-    assert "2 shifted twin(s) alone" in rows
+    assert "2 shift(s) alone" in rows
+
+
+@pytest.mark.parametrize("name, label, twins_per_shift", [("copy", "12345", 2), ("reverse_addition", "7530", 1)])
+def test_a_shift_is_every_shifted_twin_the_task_draws_once(load_script, name, label, twins_per_shift):
+    """Copy's shift is a split whose two halves must both agree; addition's is one shifted sum. A
+    wrong first or last character fails every shift of copy, since every split covers both ends."""
+    audit, task = load_script("audit_twins"), get_task(name)
+    problem = task.parse("12345=" if name == "copy" else "21+543=")
+    asked = []
+
+    def oracle(problems):
+        asked.extend(problems)
+        return [task.solve(p) for p in problems]
+
+    wrong = [("9" + label[1:], "first"), (label[:-1] + "9", "last")]
+    agree = audit.shifted_agreement(task, [(problem, label)] + [(problem, w) for w, _ in wrong], random.Random(0), 3, oracle)
+    assert len(asked) == 3 * 3 * twins_per_shift
+    assert agree[0] == [True] * 3 and agree[1:] == [[False] * 3] * 2
 
 
 def test_a_missing_round_is_one_line(tmp_path, capsys, load_script):

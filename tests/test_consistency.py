@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfimprove.consistency import Twin, consistent, twins
+from selfimprove.consistency import Twin, consistent, twin_groups, twins
 from selfimprove.tasks import get_task
 from selfimprove.tasks.addition import resplit
 
@@ -228,3 +228,22 @@ def test_a_shift_catches_a_carry_mistake_that_the_swapped_twin_repeats():
         shift_kept += shift.agrees(flawed(p), flawed(task.parse(shift.prompt)))
     assert swap_kept == len(wrong)  # the swap repeats every one of these mistakes
     assert shift_kept < 0.2 * len(wrong)
+
+
+def test_the_worked_examples_in_the_docstrings_hold():
+    import doctest
+
+    from selfimprove import consistency
+
+    result = doctest.testmod(consistency, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", ["reverse_addition", "copy", "reverse"])
+def test_twin_groups_are_twins_kept_apart_from_the_same_draws(name):
+    task = get_task(name)
+    problem = task.sample(6, random.Random(1))
+    plain, shifted = twin_groups(task, problem, random.Random(5), shifts=3)
+    flat = twins(task, problem, random.Random(5), shifts=3)
+    assert [t.prompt for t in plain + [t for group in shifted for t in group]] == [t.prompt for t in flat]
+    assert len(shifted) == 3 and all(len(group) == (1 if "addition" in name else 2) for group in shifted)

@@ -15,7 +15,7 @@ from selfimprove.ensemble import (
     stacked_train_steps,
     unstack,
 )
-from selfimprove.generate import greedy_batch, greedy_labels
+from selfimprove.generate import Decoding, greedy_batch, greedy_labels
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
@@ -106,9 +106,9 @@ def test_stacked_labels_keep_prompt_order_across_batches():
     ks = [m.eval() for m in models()]
     ps = prompts(30, seed=9)
     limits = [5] * len(ps)
-    out = stacked_labels(stack(ks), ps, limits, TOK.eos_id, TOK.pad_id, batch_size=7)
+    out = stacked_labels(stack(ks), ps, limits, TOK.eos_id, TOK.pad_id, Decoding(batch_size=7))
     for m, model in enumerate(ks):
-        assert out[m] == greedy_labels(model, ps, limits, TOK.eos_id, TOK.pad_id, batch_size=7)
+        assert out[m] == greedy_labels(model, ps, limits, TOK.eos_id, TOK.pad_id, Decoding(batch_size=7))
 
 
 def test_models_of_different_shapes_cannot_stack():

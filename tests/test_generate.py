@@ -1,6 +1,6 @@
 import torch
 
-from selfimprove.generate import greedy_batch, greedy_labels
+from selfimprove.generate import Decoding, greedy_batch, greedy_labels
 
 EOS, PAD = 2, 0
 
@@ -46,8 +46,8 @@ def test_rows_stop_at_eos_and_at_their_own_limit(tiny_model):
 def test_labels_keep_input_order_across_batches(tiny_model):
     prompts = prompts_of_mixed_lengths(30, seed=2)
     limits = [6] * 30
-    small = greedy_labels(tiny_model, prompts, limits, EOS, PAD, batch_size=4)
-    big = greedy_labels(tiny_model, prompts, limits, EOS, PAD, batch_size=64)
+    small = greedy_labels(tiny_model, prompts, limits, EOS, PAD, Decoding(batch_size=4))
+    big = greedy_labels(tiny_model, prompts, limits, EOS, PAD, Decoding(batch_size=64))
     assert small == big == [uncached_greedy(tiny_model, p, 6) for p in prompts]
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_name_the_run_dir_gives_is_documented_in_run_dir_md():
     doc = (ROOT / "docs" / "RUN_DIR.md").read_text()
     files = RunDir(Path("runs/x"), k=2)
-    names = [files.config.name, files.runtime.name, files.metrics.name, files.base.name, files.report.name,
+    names = [files.config.name, files.runtime.name, files.lock.name, files.metrics.name, files.base.name, files.report.name,
              f"{files.plots.name}/", f"{files.round(0).name}/", files.done(1).name, files.eval(1).name,
              files.labels(1).name, files.filter_stats(1).name, files.plan(1).name, files.probe(1).name,
              f"{files.prefix(1)[:1]}<k>_checkpoint/"]

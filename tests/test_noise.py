@@ -2,6 +2,8 @@
 of the chosen rounds change, and the config keys are validated at the edge."""
 
 import random
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -10,14 +12,18 @@ from selfimprove.config import ConfigError, load_config
 from selfimprove.label_records import with_noise
 from selfimprove.noise import (
     CORRUPT,
-    NoiseSpec,
+    LabelNoise,
+    RandomLabels,
     drop_digits,
     inject,
-    noise_from_config,
     perturb,
     uniform,
 )
 from selfimprove.tasks import get_task
+
+
+def spec(kind: str, p: float, at: tuple[int, ...] = ()):
+    return RandomLabels(p, at) if kind == RandomLabels.kind else LabelNoise(kind, p, at)
 
 
 def rows(n: int, kept: bool = True) -> list[dict]:
@@ -53,7 +59,7 @@ def test_uniform_keeps_length_and_non_digit_characters():
 @pytest.mark.parametrize("kind", sorted(CORRUPT))
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_an_injected_rate_is_recovered_from_the_marks(kind, p):
-    out = inject(rows(4000), [NoiseSpec(kind, p)], seed=3, round_=2)
+    out = inject(rows(4000), [spec(kind, p)], seed=3, round_=2)
     marked = [x for x in out if "noise" in x]
     assert abs(len(marked) / 4000 - p) < 0.03
     assert all(x["noise"] == kind and x["clean_label"] == "1234567" for x in marked)
@@ -63,14 +69,14 @@ def test_an_injected_rate_is_recovered_from_the_marks(kind, p):
 
 
 def test_only_kept_rows_of_the_chosen_rounds_change():
-    spec = NoiseSpec("perturb", 1.0, (2,))
-    assert not any("noise" in x for x in inject(rows(50), [spec], 0, 3))
-    assert not any("noise" in x for x in inject(rows(50, kept=False), [spec], 0, 2))
-    assert all("noise" in x for x in inject(rows(50), [spec], 0, 2))
+    always = LabelNoise("perturb", 1.0, (2,))
+    assert not any("noise" in x for x in inject(rows(50), [always], 0, 3))
+    assert not any("noise" in x for x in inject(rows(50, kept=False), [always], 0, 2))
+    assert all("noise" in x for x in inject(rows(50), [always], 0, 2))
 
 
 def test_a_row_is_corrupted_once_and_the_draws_repeat():
-    specs = [NoiseSpec("perturb", 0.5), NoiseSpec("random", 0.5)]
+    specs = [LabelNoise("perturb", 0.5), RandomLabels(0.5)]
     a, b = inject(rows(500), specs, 1, 1), inject(rows(500), specs, 1, 1)
     assert a == b
     share = sum("noise" in x for x in a) / 500
@@ -82,7 +88,7 @@ def test_with_noise_rescores_corrupted_rows_by_ground_truth():
     rng = random.Random(0)
     problems = [task.sample(5, rng) for _ in range(400)]
     good = [{"model": 0, "prompt": task.prompt(p), "label": task.solve(p), "kept": True, "correct": True} for p in problems]
-    cfg = SimpleNamespace(seed=0, rounds=SimpleNamespace(noise={"kind": "perturb", "p": 0.25, "at": [1]}, random_labels=None))
+    cfg = SimpleNamespace(seed=0, rounds=SimpleNamespace(noise=LabelNoise("perturb", 0.25, (1,)), random_labels=None))
     out = with_noise(cfg, task, 1, good)
     wrong = [x for x in out if not x["correct"]]
     assert wrong == [x for x in out if "noise" in x]
@@ -93,19 +99,47 @@ def test_with_noise_rescores_corrupted_rows_by_ground_truth():
     ("rounds.noise={kind: shuffle, p: 0.1}", "kind must be one of"),
     ("rounds.noise={kind: perturb, p: 1.5}", "p must be"),
     ("rounds.noise={kind: perturb, p: 0.1, at: [0]}", "at must be"),
-    ("rounds.random_labels={p: 0.1, kind: perturb}", "unknown key"),
-    ("rounds.noise=[1, 2]", "rounds.noise"),
+    ("rounds.noise={kind: perturb, p: 0.1, at: [2.5]}", "rounds.noise.at[0] must be int"),
+    ("rounds.noise={kind: perturb, p: 0.1, at: [true]}", "rounds.noise.at[0] must be int"),
+    ("rounds.noise={kind: perturb, p: 0.1, at: 2}", "rounds.noise.at must be a list"),
+    ("rounds.noise={kind: perturb, p: true}", "rounds.noise.p must be float"),
+    ("rounds.noise={kind: perturb}", "rounds.noise needs p"),
+    ("rounds.random_labels={p: 0.1, kind: perturb}", "unknown config key 'rounds.random_labels.kind'"),
+    ("rounds.random_labels={p: -0.1}", "rounds.random_labels: p must be"),
+    ("rounds.noise=[1, 2]", "rounds.noise must be a mapping"),
 ])
-def test_bad_noise_config_names_the_key(override, words):
-    with pytest.raises(ConfigError, match=words):
+def test_bad_noise_config_is_one_line_naming_the_key(override, words):
+    with pytest.raises(ConfigError, match=re.escape(words)) as err:
         load_config("configs/smoke.yaml", [override])
+    assert "\n" not in str(err.value)
 
 
-def test_good_noise_config_loads():
+def test_good_noise_config_loads_into_typed_values():
     cfg = load_config("configs/smoke.yaml", ["rounds.noise={kind: drop_perturb, p: 0.2, at: [1, 2]}",
                                              "rounds.random_labels={p: 1}"])
-    assert noise_from_config(cfg.rounds.noise) == NoiseSpec("drop_perturb", 0.2, (1, 2))
-    assert noise_from_config(cfg.rounds.random_labels, random_labels=True) == NoiseSpec("random", 1.0, ())
+    assert cfg.rounds.noise == LabelNoise("drop_perturb", 0.2, (1, 2))
+    assert cfg.rounds.random_labels == RandomLabels(1.0, ())
+    assert load_config("configs/smoke.yaml").rounds.noise is None
+
+
+def test_the_noise_of_every_sweep_point_is_written_back_as_the_sweep_gives_it():
+    """config.yaml holds rounds.noise / random_labels exactly as the sweeps write them (a run
+    directory made before they were typed resumes, and its file does not change)."""
+    import yaml
+
+    from selfimprove.config import to_plain
+
+    root, seen = Path(__file__).resolve().parents[1], 0
+    for sweep in sorted((root / "sweeps").glob("*.yaml")):
+        data = yaml.safe_load(sweep.read_text())
+        for point in data["points"]:
+            given = dict(o.split("=", 1) for o in data.get("overrides", []) + point["overrides"])
+            cfg = load_config(root / data["config"], data.get("overrides", []) + point["overrides"])
+            for key in ("rounds.noise", "rounds.random_labels"):
+                if key in given:
+                    seen += 1
+                    assert to_plain(cfg)["rounds"][key.split(".")[1]] == yaml.safe_load(given[key])
+    assert seen >= 20
 
 
 def test_a_run_made_before_the_noise_keys_existed_still_resumes(tmp_path):

@@ -23,6 +23,7 @@ from selfimprove.filters import (
     apply_filters,
 )
 from selfimprove.schedules import AGREEMENT, SCHEDULES, Increment, Listed
+from selfimprove.tasks import task_names
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -70,19 +71,31 @@ def test_a_malformed_filter_or_schedule_is_one_line_naming_its_place(overrides, 
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
-def test_no_module_outside_filters_and_schedules_names_a_kind():
-    """Generic code asks for declared needs (votes, twins, checks, probe_by, axes), never kinds."""
-    kinds = (set(FILTERS.kinds) | set(SCHEDULES.kinds)) - {"length"}  # also a task's axis name
+def strings_in_code(paths, words: set[str]) -> list[str]:
+    """Where a string constant (not a docstring) of these files is one of ``words``."""
     found = []
-    for path in sorted((ROOT / "selfimprove").rglob("*.py")):
-        if path.name in ("filters.py", "schedules.py"):
-            continue
+    for path in sorted(paths):
         tree = ast.parse(path.read_text())
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node) is not None}
-        found += [f"{path.name}:{node.lineno} {node.value}" for node in ast.walk(tree)
-                  if isinstance(node, ast.Constant) and node.value in kinds and id(node) not in docstrings]
-    assert found == []
+        found += [f"{path.relative_to(ROOT)}:{node.lineno} {node.value}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in words and id(node) not in docstrings]
+    return found
+
+
+def test_no_module_outside_filters_and_schedules_names_a_kind():
+    """Generic code asks for declared needs (votes, twins, checks, probe_by, axes), never kinds."""
+    kinds = (set(FILTERS.kinds) | set(SCHEDULES.kinds)) - {"length"}  # also a task's axis name
+    paths = [p for p in (ROOT / "selfimprove").rglob("*.py") if p.name not in ("filters.py", "schedules.py")]
+    assert strings_in_code(paths + list((ROOT / "scripts").glob("*.py")), kinds) == []
+
+
+def test_no_module_outside_the_tasks_names_a_task():
+    """Generic code asks a task for its capabilities (tasks/base.py), never for its name; the
+    benchmarks measure one task on purpose."""
+    tasks = ROOT / "selfimprove" / "tasks"
+    paths = [p for p in (ROOT / "selfimprove").rglob("*.py") if tasks not in p.parents]
+    assert strings_in_code(paths + list((ROOT / "scripts").glob("*.py")), set(task_names())) == []
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_every_file_of_the_smoke_run_is_one_the_run_dir_names(smoke_run):
 
     files = RunDir.of(smoke_run, load_config(SMOKE))
     assert files.rounds() == files.finished() == [0, 1, 2]
-    named = {files.config, files.runtime, files.metrics, files.report, smoke_run / ".lock"}  # .lock: io.run_dir_lock
+    named = {files.config, files.runtime, files.metrics, files.report, files.lock}
     for r in files.rounds():
         named |= {files.done(r), files.eval(r), files.labels(r), files.filter_stats(r), files.plan(r), files.probe(r)}
     checkpoints = {checkpoint_dir(files.round(r), files.prefix(0)) for r in files.rounds()}
@@ -122,8 +122,9 @@ def test_rounds_count_extends_a_finished_run_to_the_same_numbers_as_a_longer_run
 
 def test_a_second_process_on_the_same_run_directory_is_refused(smoke_run, tmp_path, capsys):
     from selfimprove.io import run_dir_lock
+    from selfimprove.layout import RunDir
 
-    with run_dir_lock(smoke_run):
+    with run_dir_lock(RunDir(smoke_run).lock):
         assert main(["run", str(SMOKE), "--out", str(smoke_run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "in use by another selfimprove process" in err[-1]
@@ -186,6 +187,7 @@ def test_predict_answers_prompts_from_stdin(smoke_run, monkeypatch, capsys):
 
 def test_oracle_firewall_labelling_never_calls_solve(smoke_run, monkeypatch):
     from selfimprove.config import load_config
+    from selfimprove.generate import Decoding
     from selfimprove.labelling import fresh_problems, label_round
     from selfimprove.predict import load_round_model
 
@@ -197,7 +199,7 @@ def test_oracle_firewall_labelling_never_calls_solve(smoke_run, monkeypatch):
     monkeypatch.setattr(task, "solve", forbidden)
     cfg = load_config(SMOKE)
     problems = [fresh_problems(task, [4], 32, 0, 1, 0)]
-    items, stats = label_round([model], task, tok, problems, cfg.rounds.filters, False, 0, 1, 64, precision)
+    items, stats = label_round([model], task, tok, problems, cfg.rounds.filters, False, 0, 1, Decoding(64, precision))
     assert len(items[0]) == 32 and stats[0][0]["in"] == 32
 
 

@@ -63,7 +63,7 @@ def test_decode_rejects_ids_outside_the_vocabulary() -> None:
 @pytest.mark.parametrize("name", ["multiplication", "maze"])
 def test_json_round_trip_keeps_ids(name: str) -> None:
     tok = Tokenizer.for_task(get_task(name))
-    again = Tokenizer.from_json(json.loads(json.dumps(tok.to_json())))
+    again = Tokenizer.from_json(json.loads(json.dumps(tok.to_json())), get_task(name))
     assert again.tokens == tok.tokens and len(again) == len(tok)
     text = "2>19#73:70,75=" if name == "maze" else "9172*9431=17442+0"
     assert again.encode(text) == tok.encode(text)
@@ -72,5 +72,10 @@ def test_json_round_trip_keeps_ids(name: str) -> None:
 def test_stored_vocabulary_wins_over_the_task_order() -> None:
     data = Tokenizer.for_task(get_task("copy")).to_json()
     data["tokens"] = data["tokens"][:3] + list(reversed(data["tokens"][3:]))
-    tok = Tokenizer.from_json(data)
+    tok = Tokenizer.from_json(data, get_task("copy"))
     assert tok.encode("=") == [3]
+
+
+def test_a_stored_vocabulary_is_refused_for_another_task() -> None:
+    with pytest.raises(ValueError, match="task 'copy'.s, not 'reverse'.s"):
+        Tokenizer.from_json(Tokenizer.for_task(get_task("copy")).to_json(), get_task("reverse"))

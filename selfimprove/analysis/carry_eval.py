@@ -30,13 +30,14 @@ def training_histograms(run_dir: Path, cfg, task) -> dict[str, dict[str, int]]:
 def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dict[str, float]:
     """Exact-match accuracy of round r's model 0 per chain length 0..digits (n problems each)."""
     from selfimprove.evaluate import answer
+    from selfimprove.generate import Decoding
     from selfimprove.predict import load_round_model
 
     _, tok, net, precision = load_round_model(run_dir, r, 0)
     sets = carry_problems(digits, range(digits + 1), n, cfg.seed)
     sets = {length: [task.from_addends(p.a, p.b) for p in problems] for length, problems in sets.items()}
     flat = [p for problems in sets.values() for p in problems]
-    answers = answer(net, task, tok, flat, cfg.eval.batch_size, precision)
+    answers = answer(net, task, tok, flat, Decoding(cfg.eval.batch_size, precision))
     out, offset = {}, 0
     for length, problems in sets.items():
         right = sum(task.verify(p, a).ok for p, a in zip(problems, answers[offset:offset + n]))

@@ -61,13 +61,14 @@ def failed_checks(task, problem, answer: str) -> list[str]:
 def eval_pairs(run_dir: Path, cfg, task, r: int) -> list[tuple[str, str]]:
     """(prompt, answer) of round r's model 0 on the evaluation problems of eval.json's cells."""
     from selfimprove.evaluate import answer, eval_problems
+    from selfimprove.generate import Decoding
     from selfimprove.predict import load_round_model
 
     _, tok, net, precision = load_round_model(run_dir, r, 0)
     record = common.eval_record(run_dir, r) or {}
     problems = [p for cell in record.get("cells", []) for p in
                 eval_problems(task, _difficulty(cell["difficulty"]), cell["n"], cfg.seed)]
-    answers = answer(net, task, tok, problems, cfg.eval.batch_size, precision) if problems else []
+    answers = answer(net, task, tok, problems, Decoding(cfg.eval.batch_size, precision)) if problems else []
     return [(task.prompt(p), a) for p, a in zip(problems, answers)]
 
 

@@ -41,6 +41,7 @@ from selfimprove.tasks.base import Task, TaskError
 
 Factory = Callable[..., Task]
 GROUP = "selfimprove.tasks"  # the entry point group installed packages declare tasks in
+DEFAULT_TASK = "reverse_addition"  # a config's task when it names none (the paper's first task)
 # Task's required members (tasks/base.py), checked on every built task so that a user's task
 # missing one fails at load, naming it, and not mid-run.
 REQUIRED = ("name", "axes", "vocabulary", "split", "sample", "sample_initial", "difficulty", "prompt", "parse",

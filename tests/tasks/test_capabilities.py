@@ -81,6 +81,24 @@ def test_a_task_without_capabilities_gets_defaults_and_clear_refusals(tmp_path):
             load_config(config, [f"rounds.filters={filters}"])
 
 
+def test_a_label_free_schedule_needs_voters_or_twins_at_load(tmp_path, capsys):
+    """One model probes by agreement with its consistency twins: a task without them is refused
+    when the config loads (exit 2, one line), not when round 1 probes."""
+    from selfimprove.cli import main
+
+    (tmp_path / "bare.py").write_text(BARE)
+    config = tmp_path / "run.yaml"
+    config.write_text("task: {path: bare.py}\nround0: {low: 1, high: 3}\neval: {low: 1, high: 4}\n"
+                      "rounds: {schedule: {kind: label_free_accelerated}, filters: []}\n")
+    with pytest.raises(ConfigError, match="probes by agreement.*task 'bare' has none"):
+        load_config(config)
+    assert main(["run", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: rounds.schedule: ") and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    # Voters agree among themselves, so the same task probes by agreement with two models.
+    assert load_config(config, ["rounds.models=2"]).rounds.k == 2
+
+
 def test_report_axis_names_come_from_the_runs_task(tmp_path):
     def run(task: dict) -> SimpleNamespace:
         return SimpleNamespace(config={"task": task}, task=task.get("name", "unknown task"))

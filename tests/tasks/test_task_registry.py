@@ -118,6 +118,21 @@ def test_an_installed_entry_point_is_listed_loaded_and_usable_in_a_config(instal
         build_task(None, write(tmp_path / "dup.py", ECHO.format(name="parity_copy")))
 
 
+def test_a_checkpoints_vocabulary_rebuilds_for_a_file_task_and_an_entry_point_task(installed, tmp_path):
+    """The stored vocabulary names its task; the caller brings the task its config built, which
+    a name alone could not find for a file (``echo`` is registered by no package)."""
+    from selfimprove.tokenizer import Tokenizer
+
+    installed({"parity_copy": "fake_parity:parity_copy"}, {"fake_parity": ECHO.format(name="parity_copy")})
+    config = write(tmp_path / "run.yaml", "task: {path: echo.py}\n")
+    write(tmp_path / "echo.py", ECHO.format(name="echo"))
+    for task in (load_config(config).task.build(), get_task("parity_copy")):
+        stored = Tokenizer.for_task(task).to_json()
+        stored["tokens"] = stored["tokens"][:3] + stored["tokens"][:2:-1]  # ids as an older version gave them
+        again = Tokenizer.from_json(stored, task)
+        assert again.tokens == stored["tokens"] and again.decode(again.encode("120=")) == "120="
+
+
 def test_an_entry_point_clashing_with_a_built_in_or_failing_to_import_is_one_error(installed, capsys):
     installed({"copy": "fake_copy:copy", "ghost": "no_such_module:Ghost"}, {"fake_copy": ECHO.format(name="copy")})
     with pytest.raises(TaskError, match=r"'copy' is defined more than once, by selfimprove \(built-in\), fake-tasks"):
