@@ -57,7 +57,8 @@ def pin_precisions(cfg: RunConfig, device: torch.device, recorded: dict | None) 
     what the first start did. Explicit precisions are kept as they are.
     """
     previous = recorded["precision"] if recorded and recorded.get("device") == str(device) else {}
-    chosen = distributed.main_decides({key: previous.get(key, value) for key, value in precisions(cfg, device).items()})
+    # write_runtime records all three keys, so a resume on the same device never measures again.
+    chosen = distributed.main_decides(previous or precisions(cfg, device))
 
     def pinned(precision: str | None, key: str) -> str | None:
         return chosen[key] if precision == "auto" else precision

@@ -135,3 +135,15 @@ def test_the_round_loop_trains_at_the_recorded_precision_on_resume(monkeypatch, 
         rounds.run_rounds(cfg, tmp_path, log=lambda line: None)
     assert seen["cfg"].round0.train.precision == "bf16"
     assert json.loads((tmp_path / "runtime.json").read_text())["precision"]["round0_train"] == "bf16"
+
+
+def test_a_resume_on_the_same_device_does_not_measure_again(monkeypatch):
+    from selfimprove.runtime import pin_precisions
+
+    def forbidden():
+        raise AssertionError("measured rates on a resume")
+
+    monkeypatch.setattr(hardware, "matmul_rates", forbidden)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: True)
+    cfg = load_config(SMOKE, ["round0.train.precision=auto", "rounds.train.precision=auto"])
+    assert pin_precisions(cfg, torch.device("cpu"), RECORDED_BF16).rounds.train.precision == "bf16"
