@@ -36,14 +36,25 @@ def eval_problems(task: Task, difficulty: Difficulty, n: int, seed: int, stream:
     return [task.sample(difficulty, rng) for _ in range(n)]
 
 
+def decoding_bound(task: Task, difficulty) -> int:
+    """Tokens a model may generate for a problem of ``difficulty``: one past ``max_answer_len``.
+
+    Decoding stops at EOS or at this bound. Were the bound ``max_answer_len`` itself, a model that
+    gives the right answer and then does not stop (``S>E>3>...`` for a 1-hop maze, one digit too
+    many in a copy) would be cut back to exactly the right answer and scored right; with one token
+    more, an answer that has not ended by then is longer than any right one and is scored wrong.
+    """
+    return task.max_answer_len(difficulty) + 1
+
+
 def answer(model, task: Task, tok: Tokenizer, problems: Sequence, decoding: Decoding, progress: str | None = None) -> list[str]:
-    """The model's greedy answer text for each problem, bounded by ``max_answer_len``.
+    """The model's greedy answer text for each problem, bounded by ``decoding_bound``.
 
     Under torchrun each rank answers its share and every rank gets all answers back, in order.
     """
     mine = distributed.shard(problems)
     prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
-    limits = [task.max_answer_len(task.difficulty(p)) for p in mine]
+    limits = [decoding_bound(task, task.difficulty(p)) for p in mine]
     progress = progress if distributed.is_main() else None
     outs = greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, decoding, progress)
     return distributed.gather([tok.decode(o) for o in outs], len(problems))

@@ -3,7 +3,8 @@
 Prompts of different lengths share a batch left-padded, so every row's next token sits in the
 last column. Pads are masked out of attention; with NoPE there is no position to shift, so a
 left-padded row computes exactly what it would alone. Each row stops at EOS or at its own bound
-(``Task.max_answer_len`` — never the true answer's length), finished rows leave the batch, and
+(``evaluate.decoding_bound``: one past ``Task.max_answer_len``, never the true answer's length,
+so an answer that does not end is seen to be too long), finished rows leave the batch, and
 decoding ends as soon as every row has finished.
 """
 

@@ -11,6 +11,7 @@ pytest.importorskip("transformers")
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from selfimprove.cli import main
+from selfimprove.evaluate import decoding_bound
 from selfimprove.export import export_model
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.predict import predict
@@ -57,7 +58,7 @@ def test_exported_run_gives_the_same_greedy_answers_as_predict(trained_run, tmp_
     prompts = [task.prompt(p) for p in problems]
     ours = predict(trained_run, prompts)
     assert len(set(ours)) > 3  # a trained model, not a constant one
-    assert hf_answers(to, prompts, [task.max_answer_len(task.difficulty(p)) for p in problems]) == ours
+    assert hf_answers(to, prompts, [decoding_bound(task, task.difficulty(p)) for p in problems]) == ours
 
 
 @pytest.mark.parametrize("task_name", ["reverse_addition", "multiplication", "maze"])

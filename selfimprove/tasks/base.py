@@ -97,7 +97,10 @@ class Task(Protocol):
         ...
 
     def max_answer_len(self, difficulty: Difficulty) -> int:
-        """Upper bound on answer tokens (EOS excluded) from the difficulty alone."""
+        """Upper bound on a right answer's tokens (EOS excluded), from the difficulty alone.
+
+        Decoding runs one token further (``evaluate.decoding_bound``), so it must be a bound on
+        right answers, not a guess: an answer that reaches it without EOS counts as wrong."""
         ...
 
     def check_difficulty(self, difficulty: Difficulty) -> Difficulty:
