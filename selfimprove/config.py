@@ -30,6 +30,8 @@ from selfimprove.schedules import AGREEMENT, SCHEDULES, Schedule, default_schedu
 from selfimprove.tasks.base import Difficulty, HasChecks, Task
 from selfimprove.tasks.registry import DEFAULT_TASK, build_task, file_tasks
 from selfimprove.train import TrainConfig
+from selfimprove.voting import VARIANTS as VOTING_VARIANTS
+from selfimprove.voting import Voting
 
 
 class ConfigError(UserError):
@@ -99,9 +101,9 @@ class RoundsSection:
     schedule: Annotated[Schedule, SCHEDULES] = field(default_factory=default_schedule)  # see schedules.py
     filters: tuple[Annotated[Filter, FILTERS], ...] = ()  # applied in order; see filters.py
     models: int = 1  # k models (majority voting needs k > 1)
-    # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4). shared_init:
-    # one initialisation and one D0, each model its own batch order; shared_d0: one D0, each
-    # model its own initialisation and order (Fig. 15).
+    # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4; voting.py).
+    # shared_init: one initialisation and one D0, each model its own batch order; shared_d0: one
+    # D0, each model its own initialisation and order (Fig. 15).
     voting: str = "independent"
     newest_fraction: float = 0.5  # share of each batch from the newest round
     # How the older sets share the rest of a batch: levels = in proportion to their difficulty
@@ -119,7 +121,12 @@ class RoundsSection:
     def k(self) -> int:
         """Models trained, checkpointed and voting each round: ``models``, or one with voting
         ``more_data`` (a single model labels k times the problems instead)."""
-        return 1 if self.voting == "more_data" else self.models
+        return self.variant.models_trained(self.models)
+
+    @property
+    def variant(self) -> Voting:
+        """What ``voting`` means for the round loop (voting.py)."""
+        return VOTING_VARIANTS[self.voting]
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class RunConfig:
         return to_plain(self)
 
 
-VOTING = ("independent", "shared_data", "shared_init", "shared_d0", "more_data")
+VOTING = tuple(VOTING_VARIANTS)
 CHOICES = {  # keys with a fixed set of values
     "scale": ("full", "tiny"), "rounds.voting": VOTING, "rounds.problems_per": ("round", "difficulty"),
     "rounds.mixture": ("levels", "uniform", "size"), "eval.precision": (None, "auto", "bf16", "fp32"),

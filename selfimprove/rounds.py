@@ -99,7 +99,7 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             stats, rows = self_label(run, files, r, new, labelling)
             trained = trained + [d for d in new if d not in trained]
             for m in range(run.k):
-                run.sets[m].append(kept_set(run.tok, rows, 0 if cfg.rounds.voting == "shared_data" else m))
+                run.sets[m].append(kept_set(run.tok, rows, 0 if cfg.rounds.variant.shared_labels else m))
         if done:
             wall_before = read_json(files.eval(r)).get("wall_time_s", 0.0)
             started = time.monotonic()
@@ -160,8 +160,8 @@ def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: De
         return read_json(files.filter_stats(r)), files.read_labels(r)
     rc = run.cfg.rounds
     load_round(run, files, r - 1)  # the labellers are round r-1's models
-    shared = rc.voting == "shared_data"
-    n = rc.problems * (rc.models if rc.voting == "more_data" else 1)
+    shared = rc.variant.shared_labels
+    n = rc.variant.problems_labelled(rc.problems, rc.models)
     if rc.problems_per == "difficulty":
         n *= len(difficulties)
     problems = [fresh_problems(run.task, difficulties, n, run.cfg.seed, r, o) for o in range(1 if shared else run.k)]

@@ -53,11 +53,11 @@ class Run:
 
     def init_seed(self, m: int) -> int:
         """Model m's initial weights; one for all models with voting shared_init."""
-        return self.cfg.seed if self.cfg.rounds.voting == "shared_init" else self.order_seed(m)
+        return self.cfg.seed if self.cfg.rounds.variant.shared_init else self.order_seed(m)
 
     def d0_seed(self, m: int) -> int:
         """Model m's D0; one for all models with voting shared_init or shared_d0."""
-        return self.cfg.seed if self.cfg.rounds.voting in ("shared_init", "shared_d0") else self.order_seed(m)
+        return self.cfg.seed if self.cfg.rounds.variant.shared_d0 else self.order_seed(m)
 
     def order_seed(self, m: int) -> int:
         """Model m's batch order in every round: models always differ here (B.2.4, Fig. 15)."""

@@ -149,3 +149,11 @@ def test_a_new_filter_and_schedule_are_one_class_and_one_line_each(scratch_regis
     assert stored["schedule"] == {"kind": "leap", "threshold": 0.0} and stored["filters"] == [{"kind": "twins_or_short"}]
     items = [filters.Labelled("p", 4, "12", twins_agree=False), filters.Labelled("q", 4, "123", twins_agree=False)]
     assert [i.label for i in apply_filters(items, cfg.rounds.filters, None)[0]] == ["12"]
+
+
+def test_no_module_outside_voting_names_a_voting_variant():
+    """The round loop asks the variant (shared labels, init, D0, one model), never its name."""
+    from selfimprove.voting import VARIANTS
+
+    paths = [p for p in (ROOT / "selfimprove").rglob("*.py") if p.name != "voting.py"]
+    assert strings_in_code(paths + list((ROOT / "scripts").glob("*.py")), set(VARIANTS) - {"independent"}) == []
