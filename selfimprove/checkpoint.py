@@ -28,6 +28,7 @@ from safetensors.torch import save as save_tensors
 from selfimprove.errors import UserError
 from selfimprove.io import atomic_write_bytes, atomic_write_text, fsync_dir
 from selfimprove.model import Transformer
+from selfimprove.tokenizer import Tokenizer
 
 
 class CheckpointError(UserError):
@@ -118,12 +119,18 @@ def load_checkpoint(
     model: Transformer,
     optimizer: torch.optim.Optimizer | None = None,
     prefix: str = "",
+    tok: Tokenizer | None = None,
 ) -> dict:
     """Load weights (and optimizer state) into ``model``; returns the metadata.
 
-    Refuses a checkpoint whose model config differs from ``model``'s, naming the first difference.
+    Refuses a checkpoint whose model config differs from ``model``'s, naming the first difference,
+    and, given ``tok``, one whose stored vocabulary is not ``tok``'s (its ids would mean other tokens).
     """
     state = read_state(folder, prefix)
+    if tok is not None and "vocab" in state and state["vocab"] != tok.to_json():
+        raise CheckpointError(f"checkpoint {folder} was written with task {state['vocab'].get('task')!r}'s vocabulary "
+                              f"{state['vocab'].get('tokens')} but this run's is task {tok.task_name!r}'s {tok.tokens}; "
+                              "it belongs to another run")
     saved, wanted = state.get("model_config", {}), model.cfg.to_dict()
     for key in wanted:
         if saved.get(key) != wanted[key]:

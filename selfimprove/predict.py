@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from selfimprove.checkpoint import CheckpointError, load_checkpoint
+from selfimprove.checkpoint import CheckpointError, load_checkpoint, read_state
 from selfimprove.config import config_from_dict
 from selfimprove.evaluate import answer
 from selfimprove.generate import Decoding
@@ -31,12 +31,23 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
     if round_ not in done:
         raise CheckpointError(f"round {round_} of {run_dir} is not finished; finished rounds: {done}")
     task = cfg.task.build()
-    tok = Tokenizer.for_task(task)
     if model >= files.k:
         raise CheckpointError(f"the run has {files.k} model(s); --model must be below {files.k}")
+    tok = stored_tokenizer(read_state(files.round(round_), files.prefix(model)), task)
     net = build_network(cfg.model, tok)
-    load_checkpoint(files.round(round_), net, prefix=files.prefix(model))
+    load_checkpoint(files.round(round_), net, prefix=files.prefix(model), tok=tok)
     return task, tok, net, inference_precision(cfg, torch.device("cpu"))
+
+
+def stored_tokenizer(state: dict, task) -> Tokenizer:
+    """The ids the checkpoint was trained with (its stored vocabulary), not today's task code's; a
+    checkpoint from before vocabularies were stored gets the task's own."""
+    if "vocab" not in state:
+        return Tokenizer.for_task(task)
+    try:
+        return Tokenizer.from_json(state["vocab"], task)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint vocabulary does not fit task {task.name!r}: {err}") from None
 
 
 def answer_prompts(task, tok, net, precision: str, prompts: list[str]) -> list[str]:

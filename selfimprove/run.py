@@ -88,7 +88,7 @@ def load_round(run: Run, files: RunDir, r: int) -> None:
 
 def load_model(run: Run, files: RunDir, r: int, m: int) -> dict:
     """Model m (and its optimizer) from its checkpoint in round r; returns the checkpoint's state."""
-    return load_checkpoint(files.round(r), run.models[m], run.optimizers[m], files.prefix(m))
+    return load_checkpoint(files.round(r), run.models[m], run.optimizers[m], files.prefix(m), run.tok)
 
 
 def initial_set(run: Run, m: int) -> TokenSet:

@@ -135,6 +135,26 @@ def test_checkpoint_into_a_different_model_is_a_one_line_error(tmp_path):
         load_checkpoint(tmp_path, small_model(tok))
 
 
+def test_a_checkpoint_of_another_vocabulary_is_refused_and_predict_reads_the_stored_one(tmp_path):
+    """Same shapes, other meaning: a copy model's ids loaded as reverse's would be silently wrong."""
+    from selfimprove.predict import stored_tokenizer
+
+    _, tok, _ = copy_sets(10)
+    save_checkpoint(tmp_path, small_model(tok), None, {"step": 0, "vocab": tok.to_json()})
+    load_checkpoint(tmp_path, small_model(tok), tok=tok)
+    reverse = Tokenizer.for_task(get_task("reverse"))
+    assert len(reverse) == len(tok)
+    with pytest.raises(CheckpointError, match="another run") as err:
+        load_checkpoint(tmp_path, small_model(reverse), tok=reverse)
+    assert "\n" not in str(err.value)
+    task = get_task("copy")
+    shuffled = {"task": "copy", "tokens": tok.tokens[:3] + tok.tokens[3:][::-1]}
+    assert stored_tokenizer({"vocab": shuffled}, task).encode("0") != tok.encode("0")  # the stored ids, not today's
+    assert stored_tokenizer({"step": 0}, task).tokens == tok.tokens  # older checkpoints: the task's own
+    with pytest.raises(CheckpointError, match="does not fit"):
+        stored_tokenizer({"vocab": {"task": "reverse", "tokens": reverse.tokens}}, task)
+
+
 def test_a_corrupted_weights_file_is_a_one_line_error_naming_the_folder(tmp_path):
     _, tok, _ = copy_sets(10)
     save_checkpoint(tmp_path, small_model(tok), None, {"step": 0})
