@@ -93,10 +93,12 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
     for r in range(cfg.rounds.count + 1):
         files.round(r).mkdir(parents=True, exist_ok=True)
-        done, stats = files.exists(files.done(r)), None
+        done, stats, phases = files.exists(files.done(r)), None, Phases()
         if r > 0:  # both steps reuse their files when they exist (a finished or resumed round)
-            new = plan_round(run, files, r, trained, labelling)
-            stats, rows = self_label(run, files, r, new, labelling)
+            with phases("plan"):
+                new = plan_round(run, files, r, trained, labelling)
+            with phases("label"):
+                stats, rows = self_label(run, files, r, new, labelling)
             trained = trained + [d for d in new if d not in trained]
             for m in range(run.k):
                 run.sets[m].append(kept_set(run.tok, rows, 0 if cfg.rounds.variant.shared_labels else m))
@@ -104,9 +106,12 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             wall_before = read_json(files.eval(r)).get("wall_time_s", 0.0)
             started = time.monotonic()
             continue
-        step = train_round(run, files, r)
-        record = evaluate_round(run, r, trained, step, scoring)
+        with phases("train"):
+            step = train_round(run, files, r)
+        with phases("evaluate"):
+            record = evaluate_round(run, r, trained, step, scoring)
         record["wall_time_s"] = wall_before + time.monotonic() - started
+        record["phase_s"] = phases.seconds  # this process's share; a resumed round counts only what it redid
         files.write_json(files.eval(r), record, indent=1)
         summary = round_summary(record, stats)
         files.write_metrics(record, summary)
@@ -114,6 +119,21 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             logger.log_round(round_scalars(summary, record["cells"]), r)
         files.mark_done(r)
         log(round_line(r, trained, stats, summary))
+
+
+class Phases:
+    """Seconds spent in each named step of a round (plan, label, train, evaluate): where the time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        begun = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - begun, 3)
 
 
 def plan_round(run: Run, files: RunDir, r: int, trained: list, decoding: Decoding) -> list:

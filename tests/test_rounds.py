@@ -39,6 +39,10 @@ def test_smoke_run_writes_every_file_of_the_run_directory(smoke_run):
         assert [c["difficulty"] for c in record["cells"]] == list(range(1, 7))
         assert all(c["n"] == 16 and 0 <= c["accuracy"] <= 1 for c in record["cells"])
         assert record["trained"] == list(range(1, 4 + r))
+        phases = ["train", "evaluate"] if r == 0 else ["plan", "label", "train", "evaluate"]
+        assert list(record["phase_s"]) == phases and all(t >= 0 for t in record["phase_s"].values())
+        assert sum(record["phase_s"].values()) <= record["wall_time_s"] - (r and json.loads(
+            (smoke_run / f"round_{r - 1:03d}" / "eval.json").read_text())["wall_time_s"]) + 1e-3
     labels = [json.loads(line) for line in (smoke_run / "round_001" / "labels.jsonl").read_text().splitlines()]
     assert len(labels) == 64 and {x["difficulty"] for x in labels} == {4}
     assert all(x["kept"] == (x["dropped_by"] is None) for x in labels)
