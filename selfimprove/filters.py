@@ -270,8 +270,3 @@ def apply_filters(
         kept = survivors
         all_stats.append(stats)
     return kept, all_stats
-
-
-def filter_from_config(config: dict[str, Any]) -> Filter:
-    """``{"kind": "majority", "tau": 0.7}`` -> ``MajorityFilter(tau=0.7)``; unknown keys fail."""
-    return FILTERS.parse(config)

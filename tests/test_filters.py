@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfimprove.filters import (
+    FILTERS,
     ConsistencyFilter,
     Labelled,
     LengthFilter,
@@ -16,7 +17,6 @@ from selfimprove.filters import (
     VerifierFilter,
     apply_filters,
     consistency_filter,
-    filter_from_config,
     length_filter,
     majority_filter,
     verifier_filter,
@@ -238,13 +238,13 @@ def test_filtered_items_are_not_replaced():
     assert len(kept) == 3 and stats[0]["dropped"] == 3 and len(items) == 6
 
 
-def test_filter_from_config():
-    assert filter_from_config({"kind": "length", "tau": 10}) == LengthFilter(10)
-    assert filter_from_config({"kind": "majority", "tau": 0.7, "k": 5}) == MajorityFilter(0.7, 5)
-    verifier = filter_from_config({"kind": "verifier", "checks": ["moves"]})
+def test_filters_parse_from_their_config():
+    assert FILTERS.parse({"kind": "length", "tau": 10}) == LengthFilter(10)
+    assert FILTERS.parse({"kind": "majority", "tau": 0.7, "k": 5}) == MajorityFilter(0.7, 5)
+    verifier = FILTERS.parse({"kind": "verifier", "checks": ["moves"]})
     assert verifier == VerifierFilter(("moves",))
-    assert filter_from_config({"kind": "consistency"}) == ConsistencyFilter()
-    assert filter_from_config({"kind": "consistency", "shifts": 2}) == ConsistencyFilter(shifts=2)
+    assert FILTERS.parse({"kind": "consistency"}) == ConsistencyFilter()
+    assert FILTERS.parse({"kind": "consistency", "shifts": 2}) == ConsistencyFilter(shifts=2)
 
 
 @pytest.mark.parametrize("config, words", [
@@ -259,6 +259,6 @@ def test_filter_from_config():
     ({"kind": "consistency", "shifts": -1}, "shifts"),
     ({"kind": "consistency", "shifts": True}, "shifts"),
 ])
-def test_filter_from_config_errors_name_the_problem(config, words):
+def test_filter_config_errors_name_the_problem(config, words):
     with pytest.raises(ValueError, match=words):
-        filter_from_config(config)
+        FILTERS.parse(config)
