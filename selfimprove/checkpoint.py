@@ -128,9 +128,8 @@ def load_checkpoint(
     """
     state = read_state(folder, prefix)
     if tok is not None and "vocab" in state and state["vocab"] != tok.to_json():
-        raise CheckpointError(f"checkpoint {folder} was written with task {state['vocab'].get('task')!r}'s vocabulary "
-                              f"{state['vocab'].get('tokens')} but this run's is task {tok.task_name!r}'s {tok.tokens}; "
-                              "it belongs to another run")
+        raise CheckpointError(f"checkpoint {folder} was written with vocabulary {state['vocab']} but this run's is "
+                              f"{tok.to_json()}; it belongs to another run")
     saved, wanted = state.get("model_config", {}), model.cfg.to_dict()
     for key in wanted:
         if saved.get(key) != wanted[key]:

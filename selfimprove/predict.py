@@ -35,7 +35,7 @@ def load_round_model(run_dir: Path, round_: int | None = None, model: int = 0):
         raise CheckpointError(f"the run has {files.k} model(s); --model must be below {files.k}")
     tok = stored_tokenizer(read_state(files.round(round_), files.prefix(model)), task)
     net = build_network(cfg.model, tok)
-    load_checkpoint(files.round(round_), net, prefix=files.prefix(model), tok=tok)
+    load_checkpoint(files.round(round_), net, prefix=files.prefix(model))  # tok is the checkpoint's own
     return task, tok, net, inference_precision(cfg, torch.device("cpu"))
 
 
