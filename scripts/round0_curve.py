@@ -22,6 +22,7 @@ from selfimprove.config import ConfigError, load_config
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.generate import Decoding
+from selfimprove.process import keep_freed_memory
 from selfimprove.run import Run, build_models
 from selfimprove.runtime import inference_precision, resolve_device, use_threads
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     use_threads(cfg)
+    keep_freed_memory()  # as `selfimprove run` does: fewer page faults, the same numbers
     build_models(run)
     model, optimizer = run.models[0], run.optimizers[0]
     tcfg = dataclasses.replace(cfg.round0.train, checkpoint_every=args.every)
