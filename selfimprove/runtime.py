@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from selfimprove import distributed
+from selfimprove import distributed, hardware
 from selfimprove.config import ConfigError, RunConfig
 from selfimprove.layout import RunDir
 from selfimprove.train import resolve_precision
@@ -75,6 +75,8 @@ def pin_precisions(cfg: RunConfig, device: torch.device, recorded: dict | None) 
 
 def write_runtime(files: RunDir, cfg: RunConfig, device: torch.device) -> None:
     """runtime.json: what ``auto`` resolved to on this machine (rewritten on every (re)start)."""
-    files.write_json(files.runtime, {"device": str(device), "torch": torch.__version__,
-                                     "world_size": distributed.world_size(), "precision": precisions(cfg, device)},
-                     indent=1)
+    record = {"device": str(device), "torch": torch.__version__, "world_size": distributed.world_size(),
+              "precision": precisions(cfg, device), "threads": torch.get_num_threads()}
+    if device.type == "cpu":  # timings mean little without the CPU's name, features and matmul rates
+        record["cpu"] = hardware.describe_cpu()
+    files.write_json(files.runtime, record, indent=1)

@@ -102,7 +102,10 @@ def test_sweep_runs_points_as_run_directories_and_resumes(sweep, capsys):
     assert main(["sweep", str(path), "--out", str(out)]) == 0  # finished points are skipped
     assert (out / "noisy" / "round_001" / "eval.json").read_text() == before
     assert main(["analyze", "sweep", str(out), "--at", "2"]) == 0
-    assert set(json.loads((out / "analysis" / "sweep.json").read_text())["points"][0]["accuracy_at"]) == {"0", "1"}
+    point = json.loads((out / "analysis" / "sweep.json").read_text())["points"][0]
+    assert set(point["accuracy_at"]) == {"0", "1"}
+    assert set(point["minutes"]) == {"0", "1"} and 0 < point["minutes"]["0"] <= point["minutes"]["1"]
+    assert point["runtime"]["precision"]["round0_train"] in ("bf16", "fp32")  # the table's precision column
 
 
 def test_analyze_commands_on_a_real_run(sweep):

@@ -455,6 +455,7 @@ def test_the_run_records_what_auto_resolved_to(smoke_run):
     assert runtime["device"] == "cpu"
     assert set(runtime["precision"]) == {"round0_train", "rounds_train", "inference"}
     assert all(p in ("bf16", "fp32") for p in runtime["precision"].values())  # never "auto"
+    assert "avx2" in runtime["cpu"] and "GFLOP/s" in runtime["cpu"] and runtime["threads"] >= 1
 
 
 def test_inference_precision_is_its_own_setting_and_defaults_to_the_rounds():
