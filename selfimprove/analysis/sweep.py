@@ -97,7 +97,7 @@ def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
             "rounds": [r.index for r in run.evaluated],
             "longest_at_99": {str(r.index): longest_at(r.cells) for r in run.evaluated},
             # cumulative minutes of run after each round, and the machine they were measured on
-            "minutes": {str(r.index): None if r.wall_time_s is None else round(r.wall_time_s / 60, 2)
+            "minutes": {str(r.index): None if r.wall_time_s is None else round(r.wall_time_s / 60, 4)
                         for r in run.evaluated},
             "runtime": read_json(folder / "runtime.json") if (folder / "runtime.json").exists() else None,
             "accuracy_at": {str(r.index): r.cells.get(at) for r in run.evaluated} if at is not None else None,
