@@ -81,6 +81,7 @@ class RunData:
     config: dict[str, Any]
     rounds: list[RoundInfo]  # sorted by index; includes rounds not evaluated yet
     notes: list[str] = field(default_factory=list)
+    runtime: dict[str, Any] | None = None  # runtime.json: device, precisions, threads, CPU of the last (re)start
 
     @property
     def evaluated(self) -> list[RoundInfo]:
@@ -112,7 +113,7 @@ def load_run(run_dir: Path) -> RunData:
     if not task:
         task = next((r.task for r in ordered if r.task), "unknown task")
     return RunData(run_dir, str(config.get("name") or run_dir.name), str(task), config, ordered,
-                   notes)
+                   notes, _read_json(files.runtime, notes))
 
 
 def _load_config(path: Path, notes: list[str]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import yaml
 
 from selfimprove.analysis import common, figures
 from selfimprove.config import ConfigError, RunConfig, load_config
-from selfimprove.io import atomic_write_text, read_json, read_yaml
+from selfimprove.io import atomic_write_text, read_yaml
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
             # cumulative minutes of run after each round, and the machine they were measured on
             "minutes": {str(r.index): None if r.wall_time_s is None else round(r.wall_time_s / 60, 4)
                         for r in run.evaluated},
-            "runtime": read_json(folder / "runtime.json") if (folder / "runtime.json").exists() else None,
+            "runtime": run.runtime,
             "accuracy_at": {str(r.index): r.cells.get(at) for r in run.evaluated} if at is not None else None,
             "final": None if last is None else {"round": last.index, "longest_at_99": longest_at(last.cells),
                                                 "label_accuracy": last.label_accuracy, "kept_accuracy": last.kept_accuracy},
