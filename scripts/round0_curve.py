@@ -23,7 +23,7 @@ from selfimprove.data import BatchPlan
 from selfimprove.evaluate import evaluate, grid
 from selfimprove.generate import Decoding
 from selfimprove.process import keep_freed_memory
-from selfimprove.run import Run, build_models
+from selfimprove.run import Run, build_models, round0_batches
 from selfimprove.runtime import inference_precision, resolve_device, use_threads
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 from selfimprove.train import train_steps
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         line.update({format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results})
         print(json.dumps(line), flush=True)
 
-    train_steps(model, optimizer, tcfg, lambda s: plan.batch(run.sets[0], s, run.tok.pad_id), 0, report)
+    train_steps(model, optimizer, tcfg, round0_batches(run, 0, plan), 0, report)
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Union
 
 import yaml
 
+from selfimprove.curriculum import Curriculum
 from selfimprove.errors import UserError
 from selfimprove.filters import FILTERS, Filter
 from selfimprove.loggers import LogSection
@@ -90,6 +91,9 @@ class Round0Section:
     # D0's weight among the older sets under rounds.mixture = levels; None = its number of
     # difficulty cells (25 for 1..5 x 1..5). The authors' code counts 5 there and 1 for maze hops.
     levels: int | None = None
+    # null: every batch mixes all of D0. {start, steps_per_level, frontier_fraction}: D0's levels
+    # open one at a time, the newest taking a fixed share of each batch (curriculum.py).
+    curriculum: Curriculum | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
 

@@ -110,10 +110,15 @@ class BatchPlan:
     bucket: int = 8
     mixture: str = "levels"  # see mixture_weights
 
-    def batch(self, sets: Sequence[TokenSet], step: int, pad_id: int):
+    def batch(self, sets: Sequence[TokenSet], step: int, pad_id: int, weights_at=None):
+        """Step ``step``'s batch. ``weights_at(step)``, if given, replaces the mixture's weights
+        over ``sets`` (a round-0 curriculum); a bucket's pool takes those of its first step."""
         group, slot = divmod(step, self.bucket)
         rng = np.random.default_rng([self.seed, self.round, group])
-        weights = mixture_weights(sets, self.newest_fraction, self.mixture)
+        if weights_at is None:
+            weights = mixture_weights(sets, self.newest_fraction, self.mixture)
+        else:
+            weights = weights_at(group * self.bucket)
         picks = draw_examples(sets, weights, self.batch_size * self.bucket, rng)
         picks.sort(key=lambda kr: int(sets[kr[0]].lengths[kr[1]]))
         batches = [picks[i * self.batch_size : (i + 1) * self.batch_size] for i in range(self.bucket)]

@@ -42,6 +42,7 @@ from selfimprove.run import (
     initial_problems,  # noqa: F401 (analysis/carry_eval.py imports D0's problems from here)
     load_model,
     load_round,
+    round0_batches,
 )
 from selfimprove.runtime import (
     inference_precision,
@@ -219,8 +220,9 @@ def train_round(run: Run, files: RunDir, r: int) -> int:
             distributed.barrier()
 
         if start < tcfg.steps:
-            train_steps(model, opt, tcfg, lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id), start, checkpoint,
-                        desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
+            batches = round0_batches(run, m, plan) if r == 0 else (
+                lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id))
+            train_steps(model, opt, tcfg, batches, start, checkpoint, desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
         elif not resumed:
             checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk
         steps.append(max(start, tcfg.steps))  # the step of the model's last checkpoint

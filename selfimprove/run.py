@@ -19,7 +19,8 @@ import torch
 
 from selfimprove.checkpoint import load_checkpoint
 from selfimprove.config import RunConfig
-from selfimprove.data import TokenSet, build_token_set
+from selfimprove.curriculum import curriculum_weights, split_by_level
+from selfimprove.data import BatchPlan, TokenSet, build_token_set
 from selfimprove.evaluate import grid
 from selfimprove.init_from import warm_start
 from selfimprove.layout import RunDir
@@ -39,6 +40,7 @@ class Run:
     models: list = field(default_factory=list)
     optimizers: list = field(default_factory=list)
     sets: list = field(default_factory=list)  # per model: [D0, D1, ...] as TokenSets (None: all filtered out)
+    d0_levels: list = field(default_factory=list)  # per model, with round0.curriculum: D0 split by level
     # The round whose checkpoints every model holds; None while they are as built or trained
     # since. A round loads its models once and reuses them for the probe, labelling and training.
     loaded: int | None = None
@@ -74,7 +76,19 @@ def build_models(run: Run) -> None:
         model = model.to(run.device)
         run.models.append(model)
         run.optimizers.append(make_optimizer(model, run.cfg.round0.train))
-        run.sets.append([initial_set(run, m)])
+        d0, levels = initial_set(run, m)
+        run.sets.append([d0])
+        run.d0_levels.append(levels)
+
+
+def round0_batches(run: Run, m: int, plan: BatchPlan):
+    """``step -> (x, y)``: round 0's batches of model m, from D0 or by ``round0.curriculum``."""
+    pad, curriculum = run.tok.pad_id, run.cfg.round0.curriculum
+    if curriculum is None:
+        return lambda step: plan.batch(run.sets[m][:1], step, pad)
+    levels = run.d0_levels[m]
+    weights_at = curriculum_weights(curriculum, levels)
+    return lambda step: plan.batch(levels, step, pad, weights_at)
 
 
 def load_round(run: Run, files: RunDir, r: int) -> None:
@@ -91,12 +105,16 @@ def load_model(run: Run, files: RunDir, r: int, m: int) -> dict:
     return load_checkpoint(files.round(r), run.models[m], run.optimizers[m], files.prefix(m), run.tok)
 
 
-def initial_set(run: Run, m: int) -> TokenSet:
-    """D0 of model m: oracle-labelled problems in [low, high] (the only training use of solve)."""
+def initial_set(run: Run, m: int) -> tuple[TokenSet, list[TokenSet] | None]:
+    """D0 of model m: oracle-labelled problems in [low, high] (the only training use of solve),
+    and with ``round0.curriculum`` the same rows split by level (else None)."""
     r0 = run.cfg.round0
     problems = initial_problems(run.task, r0, run.d0_seed(m))
     levels = r0.levels or len(grid(r0.low, r0.high))  # its weight under rounds.mixture = levels
-    return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], levels)
+    d0 = build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], levels)
+    if r0.curriculum is None:
+        return d0, None
+    return d0, split_by_level(d0, [run.task.difficulty(p) for p in problems])
 
 
 def initial_problems(task, r0, model_seed: int) -> list:
