@@ -55,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
         line = {"step": step, "minutes": round((time.monotonic() - started) / 60, 2)}
         line.update({format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results})
+        if cfg.round0.curriculum is not None:  # the levels open now, and (pace mastery) when each opened
+            line["open_levels"] = cfg.round0.curriculum.open_levels(step, len(run.d0_levels[0]), batches.opened)
+            line["opened_at"] = batches.opened
         print(json.dumps(line), flush=True)
 
-    train_steps(model, optimizer, tcfg, round0_batches(run, 0, plan), 0, report)
+    batches = round0_batches(run, 0, plan)
+    train_steps(model, optimizer, tcfg, batches, 0, report)
     return 0
 
 

@@ -356,6 +356,10 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{key} must be one of {names}, got {_get(cfg, key)!r}")
     if cfg.round0.levels is not None and cfg.round0.levels < 1:
         raise ConfigError(f"round0.levels must be >= 1 or null, got {cfg.round0.levels}")
+    curriculum = cfg.round0.curriculum
+    if curriculum is not None and curriculum.pace == "mastery" and curriculum.check_every % cfg.round0.train.bucket:
+        raise ConfigError(f"round0.curriculum.check_every ({curriculum.check_every}) must be a multiple of "
+                          f"round0.train.bucket ({cfg.round0.train.bucket}): a level opens where a bucket starts")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
     _check_schedule(cfg, task)

@@ -202,9 +202,10 @@ def train_round(run: Run, files: RunDir, r: int) -> int:
     folder, steps = files.round(r), []
     distributed.barrier()
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
-        start, resumed = 0, distributed.main_decides(has_checkpoint(folder, files.prefix(m)))
+        start, resumed, saved = 0, distributed.main_decides(has_checkpoint(folder, files.prefix(m))), {}
         if resumed:
-            start = load_model(run, files, r, m)["step"]
+            saved = load_model(run, files, r, m)
+            start = saved["step"]
         elif r > 0 and run.loaded != r - 1:  # the round's first step to need round r-1's models
             load_model(run, files, r - 1, m)
         for group in opt.param_groups:  # the optimizer continues, with this phase's settings
@@ -213,15 +214,18 @@ def train_round(run: Run, files: RunDir, r: int) -> int:
         sets = training_sets(run.sets[m], r, run.cfg.rounds.keep_round0)
         plan = BatchPlan(run.order_seed(m), r, tcfg.batch_size, run.cfg.rounds.newest_fraction, tcfg.bucket,
                          run.cfg.rounds.mixture)
+        batches = round0_batches(run, m, plan, saved.get("curriculum")) if r == 0 else (
+            lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id))
 
-        def checkpoint(step: int, m=m, model=model, opt=opt) -> None:
+        def checkpoint(step: int, m=m, model=model, opt=opt, batches=batches) -> None:
+            meta = {"step": step, "round": r, "vocab": run.tok.to_json()}
+            if hasattr(batches, "state"):  # a round-0 curriculum: which levels opened when
+                meta["curriculum"] = batches.state()
             if distributed.is_main():
-                save_checkpoint(folder, model, opt, {"step": step, "round": r, "vocab": run.tok.to_json()}, files.prefix(m))
+                save_checkpoint(folder, model, opt, meta, files.prefix(m))
             distributed.barrier()
 
         if start < tcfg.steps:
-            batches = round0_batches(run, m, plan) if r == 0 else (
-                lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id))
             train_steps(model, opt, tcfg, batches, start, checkpoint, desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
         elif not resumed:
             checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk

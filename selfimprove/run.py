@@ -19,12 +19,14 @@ import torch
 
 from selfimprove.checkpoint import load_checkpoint
 from selfimprove.config import RunConfig
-from selfimprove.curriculum import curriculum_weights, split_by_level
+from selfimprove.curriculum import CurriculumBatches, level_of, split_by_level
 from selfimprove.data import BatchPlan, TokenSet, build_token_set
-from selfimprove.evaluate import grid
+from selfimprove.evaluate import evaluate, grid
+from selfimprove.generate import Decoding
 from selfimprove.init_from import warm_start
 from selfimprove.layout import RunDir
 from selfimprove.networks import build_network
+from selfimprove.runtime import inference_precision
 from selfimprove.tokenizer import Tokenizer
 from selfimprove.train import make_optimizer
 
@@ -81,14 +83,35 @@ def build_models(run: Run) -> None:
         run.d0_levels.append(levels)
 
 
-def round0_batches(run: Run, m: int, plan: BatchPlan):
-    """``step -> (x, y)``: round 0's batches of model m, from D0 or by ``round0.curriculum``."""
+def round0_batches(run: Run, m: int, plan: BatchPlan, state: dict | None = None):
+    """``step -> (x, y)``: round 0's batches of model m, from D0 or by ``round0.curriculum``
+    (then a ``CurriculumBatches``, restored from a checkpoint's ``state``)."""
     pad, curriculum = run.tok.pad_id, run.cfg.round0.curriculum
     if curriculum is None:
         return lambda step: plan.batch(run.sets[m][:1], step, pad)
-    levels = run.d0_levels[m]
-    weights_at = curriculum_weights(curriculum, levels)
-    return lambda step: plan.batch(levels, step, pad, weights_at)
+    batches = CurriculumBatches(curriculum, run.d0_levels[m], plan, pad, frontier_accuracy(run, m))
+    batches.restore(state)
+    return batches
+
+
+def frontier_accuracy(run: Run, m: int):
+    """``i -> accuracy`` of model m on fresh problems of D0's i-th level (ground truth, inside D0's
+    range: round 0's curriculum only), from the stream ``curriculum/<model seed>``."""
+    r0, c = run.cfg.round0, run.cfg.round0.curriculum
+    cells = grid(r0.low, r0.high)
+    by_level = {}
+    for cell in cells:
+        by_level.setdefault(level_of(cell), []).append(cell)
+    ordered = [by_level[level] for level in sorted(by_level)]
+    decoding = Decoding(run.cfg.eval.batch_size, inference_precision(run.cfg, run.device))
+
+    def accuracy(i: int) -> float:
+        n = max(1, c.check_problems // len(ordered[i]))
+        results = evaluate(run.models[m], run.task, run.tok, ordered[i], n, run.order_seed(m), decoding,
+                           stream="curriculum")
+        return sum(r["accuracy"] for r in results) / len(results)
+
+    return accuracy
 
 
 def load_round(run: Run, files: RunDir, r: int) -> None:

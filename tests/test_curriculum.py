@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from selfimprove.cli import main
 from selfimprove.config import ConfigError, load_config
-from selfimprove.curriculum import Curriculum, level_of
+from selfimprove.curriculum import Curriculum, CurriculumBatches, level_of
 from selfimprove.data import BatchPlan
 from selfimprove.run import Run, build_models, round0_batches
 
@@ -76,3 +76,71 @@ def test_a_run_with_a_curriculum_differs_from_one_without_and_repeats_itself(tmp
                for n in ("a", "b", "plain")}
     assert all((weights["a"][k] == weights["b"][k]).all() for k in weights["a"])
     assert any((weights["a"][k] != weights["plain"][k]).any() for k in weights["a"])
+
+
+def _batches(accuracies, check_every=10, levels=4):
+    cur = Curriculum(start=1, pace="mastery", check_every=check_every, mastery=0.9)
+    cfg = load_config(SMOKE, ["round0.high=4", "round0.examples=400", "round0.curriculum.start=1"])
+    run = Run(cfg, torch.device("cpu"))
+    build_models(run)
+    asked = []
+
+    def accuracy(i):
+        asked.append(i)
+        return accuracies(i, len(asked))
+
+    return CurriculumBatches(cur, run.d0_levels[0], BatchPlan(0, 0, 16, bucket=1), run.tok.pad_id, accuracy), asked
+
+
+def test_mastery_opens_the_next_level_only_when_the_frontier_is_learnt():
+    never, asked = _batches(lambda i, n: 0.5)
+    for step in range(45):
+        never(step)
+    assert never.opened == [] and asked == [0, 0, 0, 0]  # checked at 10, 20, 30, 40: level 0 not learnt
+    learnt, asked = _batches(lambda i, n: 1.0 if n % 2 == 0 else 0.0)  # every second check passes
+    for step in range(101):
+        learnt(step)
+    assert learnt.opened == [20, 40, 60] and asked == [0, 0, 1, 1, 2, 2]  # all 4 open: no more checks
+    assert learnt.curriculum.open_levels(59, 4, learnt.opened) == 3
+    again, _ = _batches(lambda i, n: 1.0)
+    again.restore(learnt.state())
+    assert again.opened == [20, 40, 60]
+
+
+def test_a_mastery_round0_resumed_after_a_crash_opens_the_same_levels(tmp_path, monkeypatch):
+    from selfimprove import rounds
+    from selfimprove import run as run_module
+
+    # Every check passes (a real model this small learns nothing in 60 steps): what is tested is that
+    # the opening steps survive the crash, not when a model masters a level.
+    monkeypatch.setattr(run_module, "frontier_accuracy", lambda run, m: lambda i: 1.0)
+    overrides = ["rounds.count=0", "round0.curriculum.pace=mastery", "round0.curriculum.check_every=16"]
+    cfg = load_config(SMOKE, overrides)
+    rounds.run_rounds(cfg, tmp_path / "whole", log=lambda line: None)
+    real = rounds.train_steps
+
+    def crash_at_25(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
+        def checkpoint(step):
+            on_checkpoint(step)
+            if step == 25:
+                raise KeyboardInterrupt("simulated crash")
+        return real(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
+
+    monkeypatch.setattr(rounds, "train_steps", crash_at_25)
+    with pytest.raises(KeyboardInterrupt):
+        rounds.run_rounds(cfg, tmp_path / "crashed", log=lambda line: None)
+    state = json.loads((tmp_path / "crashed" / "round_000" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 25 and state["curriculum"] == {"opened": [16]}
+    monkeypatch.setattr(rounds, "train_steps", real)
+    rounds.run_rounds(cfg, tmp_path / "crashed", log=lambda line: None)
+    final = json.loads((tmp_path / "crashed" / "round_000" / "checkpoint" / "state.json").read_text())
+    assert final["curriculum"] == {"opened": [16, 32]}
+    whole, resumed = (load_file(tmp_path / n / "round_000" / "checkpoint" / "model.safetensors") for n in ("whole", "crashed"))
+    assert all((whole[k] == resumed[k]).all() for k in whole)
+
+
+def test_mastery_checks_must_fall_where_a_bucket_starts():
+    with pytest.raises(ConfigError, match="multiple of round0.train.bucket"):
+        load_config(SMOKE, ["round0.curriculum.pace=mastery", "round0.curriculum.check_every=250", "round0.train.bucket=8"])
+    with pytest.raises(ConfigError, match="pace"):
+        load_config(SMOKE, ["round0.curriculum.pace=sometimes"])
