@@ -79,3 +79,19 @@ def test_cached_attention_stays_fp32_under_bf16_autocast():
         under_autocast = masked_attention(q, k, v, mask)
     assert under_autocast.dtype == torch.float32
     torch.testing.assert_close(under_autocast, exact)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_inference_mlp_gives_the_fused_products_numbers(tiny_model, precision):
+    # Eval mode runs the gate and up products on the weight's halves; it must change no answer.
+    from selfimprove.generate import autocast
+
+    mlp = tiny_model.blocks[0].mlp
+    x = torch.randn(5, 7, tiny_model.cfg.n_embd)
+    with torch.no_grad(), autocast(torch.device("cpu"), precision):
+        mlp.train()
+        fused = mlp(x)
+        mlp.eval()
+        split = mlp(x)
+    mlp.train()
+    assert torch.equal(fused, split)
