@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 MATCH, WRONG, DROPPED, EXTRA = "match", "wrong", "dropped", "extra"
 
@@ -75,7 +75,8 @@ def digit_error(expected: str, got: str) -> dict:
 
 def summarise(pairs: Iterable[tuple[str, str]]) -> dict:
     """Counts over the wrong ones of ``(expected, answer)`` pairs (right ones are skipped)."""
-    errors = [digit_error(e, g) for e, g in pairs if e != g]
+    pairs_wrong = [(e, g) for e, g in pairs if e != g]
+    errors = [digit_error(e, g) for e, g in pairs_wrong]
     per_position: dict[int, Counter] = {}
     for err in errors:
         for kind in ("dropped", "wrong"):
@@ -89,7 +90,18 @@ def summarise(pairs: Iterable[tuple[str, str]]) -> dict:
         "per_position": {str(i): {"dropped": c["dropped"], "wrong": c["wrong"]} for i, c in sorted(per_position.items())},
         "off_by": {str(k): c for k, c in sorted(Counter(k for e in errors for k in e["off_by"]).items())},
         "first_mismatch": {str(k): c for k, c in sorted(Counter(e["first_mismatch"] for e in errors).items())},
+        "lengths": answer_lengths(pairs_wrong),
     }
+
+
+def answer_lengths(pairs: Sequence[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """Right length -> {length given: count} over wrong answers. A model that has learnt an absolute
+    cap on its answers (every one as long as the longest it was trained on) shows as one column
+    for every longer right length (docs/EXPERIMENTS.md, L1)."""
+    table: dict[int, Counter] = {}
+    for expected, got in pairs:
+        table.setdefault(len(expected), Counter())[len(got)] += 1
+    return {str(n): {str(k): c for k, c in sorted(row.items())} for n, row in sorted(table.items())}
 
 
 def cot_steps(answer: str) -> tuple[list[tuple[str, str | None]], str] | None:

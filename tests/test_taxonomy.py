@@ -50,6 +50,13 @@ def test_summary_over_a_hand_made_set():
     assert s["per_position"] == {"1": {"dropped": 1, "wrong": 1}, "2": {"dropped": 0, "wrong": 1},
                                  "3": {"dropped": 1, "wrong": 0}}
     assert s["first_mismatch"] == {"1": 2, "2": 1, "3": 1}
+    assert s["lengths"] == {"4": {"3": 2, "4": 2}}
+
+
+def test_answer_lengths_show_a_cap_on_the_answer():
+    # A base trained on 8-digit sums (9-token answers) answering 9- and 10-digit ones with 9 tokens.
+    pairs = [("8979328501", "897932801"), ("76302590021", "767213621"), ("76302590021", "7630259002")]
+    assert summarise(pairs)["lengths"] == {"10": {"9": 1}, "11": {"9": 1, "10": 1}}
 
 
 def test_chain_of_thought_steps():
