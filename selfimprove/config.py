@@ -73,6 +73,9 @@ class ModelSection:
     n_embd: int = 384
     mlp_hidden: int = 1536
     rope: bool = False  # False = NoPE (the paper); True only for comparisons
+    # Std of the normal init of every weight (residual projections get it / sqrt(2 n_layer)).
+    # Not part of the architecture: a model.init_from run may have been initialised otherwise.
+    init_std: float = 0.02
     init_from: str | None = None  # a finished run whose final model starts round 0 (init_from.py)
     backend: str = "native"  # native: the model above | hf: a local pretrained model + LoRA (hf_backend.py)
     path: str | None = None  # backend hf: a local AutoModelForCausalLM folder (config.json, weights, tokenizer)
@@ -373,6 +376,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("model.init_from is for the native backend; a pretrained model starts from model.path")
     if cfg.model.n_embd % cfg.model.n_head:
         raise ConfigError(f"model.n_embd ({cfg.model.n_embd}) must be divisible by model.n_head ({cfg.model.n_head})")
+    if not cfg.model.init_std > 0:
+        raise ConfigError(f"model.init_std must be a positive standard deviation, got {cfg.model.init_std}")
 
 
 def _check_schedule(cfg: RunConfig, task: Any) -> None:

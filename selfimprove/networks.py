@@ -19,7 +19,7 @@ def build_network(section: ModelSection, tok: Tokenizer) -> nn.Module:
         from selfimprove.hf_backend import load_pretrained
 
         return load_pretrained(section, tok)
-    return Transformer(ModelConfig(vocab_size=len(tok), **section.architecture()))
+    return Transformer(ModelConfig(vocab_size=len(tok), init_std=section.init_std, **section.architecture()))
 
 
 def check_sources(cfg: RunConfig) -> None:

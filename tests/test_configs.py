@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from selfimprove.cli import main
 from selfimprove.config import ConfigError, load_config
@@ -242,6 +243,8 @@ BAD_NEW = [
     (["rounds.voting=shared_everything"], "rounds.voting"),
     (["rounds.count=3", "rounds.schedule={kind: listed, rounds: [[4], [5]]}"], "listed has 2 rounds"),
     (["rounds.count=1", "rounds.schedule={kind: listed, rounds: [[0]]}"], "listed difficulty"),
+    (["model.init_std=0"], "model.init_std"),
+    (["model.init_std=-0.01"], "model.init_std"),
 ]
 
 
@@ -251,3 +254,18 @@ def test_the_new_settings_fail_in_one_line_naming_the_key(case):
     with pytest.raises(ConfigError) as err:
         load_config(SMOKE, overrides)
     assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_model_init_std_sets_the_spread_of_the_initial_weights():
+    from selfimprove.networks import build_network
+    from selfimprove.tokenizer import Tokenizer
+
+    def spreads(overrides):
+        cfg = load_config(SMOKE, overrides)
+        torch.manual_seed(0)
+        net = build_network(cfg.model, Tokenizer.for_task(get_task(cfg.task.name)))
+        return float(net.embed.weight.std()), float(net.blocks[0].attn.proj.weight.std())
+
+    (emb, proj), (small_emb, small_proj) = spreads([]), spreads(["model.init_std=0.005"])
+    assert emb == pytest.approx(0.02, rel=0.1) and small_emb == pytest.approx(0.005, rel=0.1)
+    assert small_proj == pytest.approx(proj / 4, rel=0.1)  # the residual projections scale with it
