@@ -6,8 +6,8 @@ import torch
 
 from selfimprove.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from selfimprove.data import BatchPlan, build_token_set, collate, draw_examples, mixture_weights
-from selfimprove.evaluate import decoding_bound
-from selfimprove.generate import greedy_labels
+from selfimprove.evaluate import answer
+from selfimprove.generate import Decoding, greedy_labels
 from selfimprove.model import ModelConfig, Transformer
 from selfimprove.tasks import get_task
 from selfimprove.tokenizer import Tokenizer
@@ -285,8 +285,8 @@ def test_a_small_model_answers_one_hop_mazes_exactly_and_stops():
     alone, the pipeline (one token per label, answer-only loss, NoPE copying from the first
     positions, the decoding bound one token past the answer) must give it exactly, EOS included.
     This pins EXPERIMENTS M1: a 1-2 hop round 0 that gets 1 hop 82% right fails on the decision
-    "is E a neighbour of S?" (its wrong 1-hop answers take a valid first step to another
-    neighbour of S), not on copying or stopping."""
+    "is E a neighbour of S?" (every wrong 1-hop answer steps to some other node instead of E),
+    not on copying or stopping."""
     task = get_task("maze")
     tok = Tokenizer.for_task(task)
     rng = random.Random(0)
@@ -298,9 +298,8 @@ def test_a_small_model_answers_one_hop_mazes_exactly_and_stops():
     train_steps(model, make_optimizer(model, cfg), cfg, lambda s: plan.batch(sets, s, tok.pad_id))
     rng = random.Random(123)
     tests = [task.sample((1, nodes), rng) for nodes in (4, 5, 6) for _ in range(100)]
-    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in tests]
-    outs = greedy_labels(model, prompts, [decoding_bound(task, task.difficulty(p)) for p in tests], tok.eos_id, tok.pad_id)
-    accuracy = np.mean([tok.decode(o) == task.solve(p) for o, p in zip(outs, tests)])
+    outs = answer(model, task, tok, tests, Decoding())  # a run's evaluation path, its decoding bound included
+    accuracy = np.mean([o == task.solve(p) for o, p in zip(outs, tests)])
     assert accuracy >= 0.99, accuracy
 
 
