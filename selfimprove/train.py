@@ -17,6 +17,7 @@ from selfimprove import distributed, hardware
 from selfimprove.data import IGNORE
 from selfimprove.errors import UserError
 from selfimprove.generate import autocast
+from selfimprove.grad_filter import amplify_slow_gradients, store_new_averages
 from selfimprove.model import Transformer
 
 
@@ -38,6 +39,9 @@ class TrainConfig:
     beta2: float = 0.99
     eps: float = 1e-12  # the paper's; with a fresh optimizer pair it with a warmup
     grad_clip: float = 1.0  # max global grad norm; 0 disables
+    # Slow-gradient amplification (grad_filter.py): g + gain * EMA_decay(g) before clipping; gain 0 = off.
+    grad_ema_decay: float = 0.98
+    grad_ema_gain: float = 0.0
     precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16" or "fp32"
     # Steps whose batches are length-bucketed together. 8 wastes ~4x less compute on padding, but
     # length-sorted batches slowed the NoPE "click" on reverse addition by ~1,000 steps
@@ -52,6 +56,9 @@ class TrainConfig:
             raise ValueError(
                 f"warmup_steps + decay_steps ({self.warmup_steps} + {self.decay_steps}) exceed steps ({self.steps})"
             )
+        if not 0 <= self.grad_ema_decay < 1 or self.grad_ema_gain < 0:
+            raise ValueError(f"grad_ema_decay must be in [0, 1) and grad_ema_gain >= 0, got "
+                             f"{self.grad_ema_decay} and {self.grad_ema_gain}")
         if self.decay_shape not in ("linear", "cosine"):
             raise ValueError(f"decay_shape must be 'linear' or 'cosine', got {self.decay_shape!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -154,9 +161,11 @@ def train_steps(
             raise DivergedError(f"{where}: the loss became {value} at step {step}; the last checkpoint before it "
                                 f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")
         loss.backward()
+        pending = amplify_slow_gradients(optimizer, cfg.grad_ema_decay, cfg.grad_ema_gain) if cfg.grad_ema_gain > 0 else {}
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
+        store_new_averages(optimizer, pending)
         optimizer.zero_grad(set_to_none=True)
         losses.append(value)
         if step % 10 == 0:
