@@ -295,7 +295,9 @@ def test_a_small_model_answers_one_hop_mazes_exactly_and_stops():
     problems = [task.sample_initial((1, 4), (1, 6), rng) for _ in range(3000)]
     sets = [build_token_set(tok, [(task.prompt(p), task.solve(p)) for p in problems], levels=3)]
     model = small_model(tok, n_layer=3, n_head=4, n_embd=128, mlp_hidden=512)  # width 64 does not learn it in 200 steps
-    cfg = TrainConfig(steps=200, batch_size=64, lr=2e-3, warmup_steps=20, decay_steps=50, bucket=4)
+    # 600 steps: at 200 the copy "clicks" or not by seed and CPU (0.3-99.7% over init seeds 0-2 on
+    # an AMX Xeon, 97% for seed 0 inside the suite); at 600 seeds 0-3 all gave 100% there.
+    cfg = TrainConfig(steps=600, batch_size=64, lr=2e-3, warmup_steps=20, decay_steps=200, bucket=4)
     plan = BatchPlan(seed=0, round=0, batch_size=64, bucket=4)
     train_steps(model, make_optimizer(model, cfg), cfg, lambda s: plan.batch(sets, s, tok.pad_id))
     rng = random.Random(123)
