@@ -22,6 +22,7 @@ from typing import Annotated, Any, Union
 import yaml
 
 from selfimprove.curriculum import Curriculum
+from selfimprove.cycles import Cycles
 from selfimprove.errors import UserError
 from selfimprove.filters import FILTERS, Filter
 from selfimprove.loggers import LogSection
@@ -97,6 +98,9 @@ class Round0Section:
     # null: every batch mixes all of D0. {start, steps_per_level, frontier_fraction}: D0's levels
     # open one at a time, the newest taking a fixed share of each batch (curriculum.py).
     curriculum: Curriculum | None = None
+    # null: round 0 is round0.train's schedule. {max, steps, warmup_steps, decay_steps, mastery}: while D0 is not
+    # mastered at the end of it, up to max more warmup-stable-decay cycles on the same model (cycles.py).
+    cycles: Cycles | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -363,6 +367,9 @@ def validate(cfg: RunConfig) -> None:
     if curriculum is not None and curriculum.pace == "mastery" and curriculum.check_every % cfg.round0.train.bucket:
         raise ConfigError(f"round0.curriculum.check_every ({curriculum.check_every}) must be a multiple of "
                           f"round0.train.bucket ({cfg.round0.train.bucket}): a level opens where a bucket starts")
+    if curriculum is not None and cfg.round0.cycles is not None:
+        raise ConfigError("round0.cycles and round0.curriculum cannot be combined: a curriculum's batches depend on "
+                          "when its levels opened, a cycle's on the step alone; set one of them to null")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
     _check_schedule(cfg, task)

@@ -103,6 +103,10 @@ class RunDir:
         """Model m's file prefix in a round folder: none for a single model."""
         return "" if self.k == 1 else f"m{m}_"
 
+    def cycles(self, m: int) -> Path:
+        """Model m's round-0 mastery checks (``round0.cycles``, cycles.py)."""
+        return self.round(0) / f"{self.prefix(m)}cycles.json"
+
     # --- records ---------------------------------------------------------------------------
 
     def write_json(self, path: Path, record: Any, indent: int | None = None) -> None:

@@ -25,6 +25,7 @@ import torch
 from selfimprove import distributed, hardware
 from selfimprove.checkpoint import has_checkpoint, save_checkpoint
 from selfimprove.config import RunConfig, to_plain
+from selfimprove.cycles import mastered, round0_cycles
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import accuracy_probe, evaluate, grid
 from selfimprove.filters import twin_shifts
@@ -54,7 +55,7 @@ from selfimprove.runtime import (
 )
 from selfimprove.schedules import ACCURACY, AGREEMENT
 from selfimprove.summary import round_line, round_summary
-from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json
+from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json, format_difficulty
 from selfimprove.train import train_steps
 
 
@@ -108,7 +109,7 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             started = time.monotonic()
             continue
         with phases("train"):
-            step = train_round(run, files, r)
+            step = train_round(run, files, r, log)
         with phases("evaluate"):
             record = evaluate_round(run, r, trained, step, scoring)
         record["wall_time_s"] = wall_before + time.monotonic() - started
@@ -195,7 +196,7 @@ def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: De
     return stats, rows
 
 
-def train_round(run: Run, files: RunDir, r: int) -> int:
+def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
     """Train every model for round r, resuming each from its last checkpoint in the round folder;
     returns model 0's final step."""
     tcfg = run.cfg.round0.train if r == 0 else run.cfg.rounds.train
@@ -225,13 +226,56 @@ def train_round(run: Run, files: RunDir, r: int) -> int:
                 save_checkpoint(folder, model, opt, meta, files.prefix(m))
             distributed.barrier()
 
-        if start < tcfg.steps:
-            train_steps(model, opt, tcfg, batches, start, checkpoint, desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
-        elif not resumed:
+        if r == 0:
+            end = train_round0(run, files, m, batches, start, checkpoint, log)
+        else:
+            end = tcfg.steps
+            if start < end:
+                train_steps(model, opt, tcfg, batches, start, checkpoint, desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
+        if start >= end and not resumed:
             checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk
-        steps.append(max(start, tcfg.steps))  # the step of the model's last checkpoint
+        steps.append(max(start, end))  # the step of the model's last checkpoint
     run.loaded = None  # trained: no longer round r-1's models
     return steps[0]
+
+
+def train_round0(run: Run, files: RunDir, m: int, batches, start: int, checkpoint, log) -> int:
+    """Round 0 of model m from step ``start``: round0.train's schedule, then, with ``round0.cycles``,
+    more cycles until a check finds D0 mastered (cycles.py); returns the step round 0 ends at."""
+    cycles, record = run.cfg.round0.cycles, files.cycles(m)
+    checks = read_json(record) if files.exists(record) else []
+    for cycle in round0_cycles(run.cfg.round0.train, cycles):
+        if start < cycle.end:
+            where = f"round 0, model {m}" + (f", cycle {cycle.index}" if cycle.index else "")
+            train_steps(run.models[m], run.optimizers[m], cycle.train, lambda s, o=cycle.offset: batches(s + o),
+                        max(start - cycle.offset, 0), lambda s, o=cycle.offset: checkpoint(s + o),
+                        desc=f"train r0 m{m}" + (f" cycle {cycle.index}" if cycle.index else ""), where=where)
+            start = cycle.end
+        if cycles is None or cycle.index == cycles.max:
+            return cycle.end
+        if start > cycle.end:  # a later cycle's checkpoint: this check was made, and said "go on"
+            continue
+        if len(checks) <= cycle.index:  # not read back from a killed attempt: check now
+            accuracy = d0_accuracy(run, m, cycles.check_problems, cycle.index)
+            checks.append({"cycle": cycle.index, "step": cycle.end, "accuracy": accuracy,
+                           "mastered": mastered(accuracy, cycles)})
+            files.write_json(record, checks, indent=1)
+        check = checks[cycle.index]
+        worst = min(check["accuracy"], key=check["accuracy"].get)
+        log(f"round   0 | model {m} at step {cycle.end}: D0's {worst} at {check['accuracy'][worst]:.1%}"
+            + (" | mastered" if check["mastered"] else f" < {cycles.mastery:.0%}: cycle {cycle.index + 1} of {cycles.max}"))
+        if check["mastered"]:
+            return cycle.end
+    raise AssertionError("unreachable: the last cycle returns")
+
+
+def d0_accuracy(run: Run, m: int, n: int, cycle: int) -> dict[str, float]:
+    """Model m's exact-match accuracy on every cell of D0's range, ``n`` fresh problems each, from the
+    stream ``round0-check/<cycle>`` (ground truth inside D0's range: round0.cycles only)."""
+    decoding = Decoding(run.cfg.eval.batch_size, inference_precision(run.cfg, run.device))
+    results = evaluate(run.models[m], run.task, run.tok, grid(run.cfg.round0.low, run.cfg.round0.high), n,
+                       run.order_seed(m), decoding, stream=f"round0-check/{cycle}")
+    return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
 
 
 def training_sets(sets: list, r: int, keep_round0: bool) -> list:

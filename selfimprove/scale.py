@@ -1,7 +1,7 @@
 """Toy scale: any config, paper presets included, shrunk to seconds on a CPU (``scale=tiny``).
 
 What shrinks: the model (1 layer, width 32), D0, training steps (warmup and decay kept in
-proportion), rounds (at most 2), problems per round, probe problems, evaluation problems per
+proportion; round 0's cycles too), rounds (at most 2), problems per round, probe problems, evaluation problems per
 cell. What stays: the task and its difficulties, the schedule (probes included), every filter,
 the number of voting models and the voting variant, the evaluation grid and its window, the
 mixture and precision settings: every code path a full run takes, at a size that proves it runs::
@@ -45,6 +45,12 @@ def apply_scale(cfg):
         model = replace(model, n_head=1)
     r0, rs, ev = cfg.round0, cfg.rounds, cfg.eval
     round0 = replace(r0, examples=min(r0.examples, TINY["round0.examples"]), train=_train(r0.train, TINY["round0.steps"]))
+    if r0.cycles is not None:  # each cycle as short as round 0, its checks on a few problems
+        c = r0.cycles
+        shrunk = _train(TrainConfig(steps=c.steps, warmup_steps=c.warmup_steps, decay_steps=c.decay_steps), TINY["round0.steps"])
+        round0 = replace(round0, cycles=replace(c, steps=shrunk.steps, warmup_steps=shrunk.warmup_steps,
+                                                decay_steps=shrunk.decay_steps,
+                                                check_problems=min(c.check_problems, TINY["eval.n"])))
     rounds = replace(rs, count=min(rs.count, TINY["rounds.count"]), problems=min(rs.problems, TINY["rounds.problems"]),
                      probe_problems=min(rs.probe_problems, TINY["rounds.probe_problems"]),
                      label_batch_size=min(rs.label_batch_size, TINY["label_batch_size"]),
