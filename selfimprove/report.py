@@ -298,7 +298,9 @@ def _markdown(run: RunData, summary: dict[str, Any], images: list[tuple[str, str
     # The threshold comes from probe.json: the config may leave it at the schedule's default.
     probed = [r for r in run.rounds if r.probe]
     kinds = sorted({str(r.probe_kind) for r in probed})
-    marks = sorted({str(r.probe_threshold) for r in probed})
+    marks = sorted({str(r.probe_threshold) + ("" if r.probe_first_threshold is None else
+                                              f", {r.probe_first_threshold} for the first untrained difficulty")
+                    for r in probed})
     probe_note = (" The probe column is what the schedule measured at each difficulty it tried "
                   f"({' / '.join(kinds)}; threshold {' / '.join(marks)})." if probed else "")
     out += ["", ("Label accuracies compare self-generated labels with ground truth; they are "

@@ -154,6 +154,7 @@ def plan_round(run: Run, files: RunDir, r: int, trained: list, decoding: Decodin
     difficulties = schedule.plan(r, trained, recorded if probe is not None else None)
     if measured:  # what the schedule saw, so a reader can tell a near miss from a collapse
         files.write_json(files.probe(r), {"kind": schedule.probe_by, "threshold": getattr(schedule, "threshold", None),
+                                          "first_threshold": getattr(schedule, "first_threshold", None),
                                           "values": measured})
     files.write_json(files.plan(r), [difficulty_to_json(d) for d in difficulties])
     return difficulties

@@ -65,6 +65,7 @@ class RoundInfo:
     probe: dict[Key, float] = field(default_factory=dict)  # what an accelerated schedule measured
     probe_kind: str | None = None  # "agreement" (label-free) or "accuracy" (ground truth)
     probe_threshold: float | None = None  # the pass mark the schedule used (defaults included)
+    probe_first_threshold: float | None = None  # a lower mark for the first untrained difficulty, if any
 
     @property
     def evaluated(self) -> bool:
@@ -163,6 +164,7 @@ def _load_round(files: RunDir, index: int, notes: list[str]) -> RoundInfo:
     pr = _read_json(files.probe(index), notes)
     if pr is not None:
         info.probe_kind, info.probe_threshold = pr.get("kind"), pr.get("threshold")
+        info.probe_first_threshold = pr.get("first_threshold")
         info.probe = {to_key(v["difficulty"]): float(v["value"]) for v in pr.get("values", [])}
     folder = files.round(index).name
     if ev is None:

@@ -265,3 +265,20 @@ def test_the_probe_column_and_its_threshold_come_from_probe_json(tmp_path: Path)
     row = next(line for line in md.splitlines() if line.startswith("| 1 | done |"))
     assert "11: 0.99, 12: 0.99, 13: 0.40" in row
     assert "(accuracy; threshold 0.99)" in md and "threshold None" not in md
+
+
+def test_a_lower_first_threshold_is_named_beside_the_threshold(tmp_path: Path) -> None:
+    # A frontier labelled at agreement 0.48 under "threshold 0.85" reads as a bug unless the
+    # report says the first untrained length had its own, lower bar.
+    run = tmp_path / "first"
+    run.mkdir()
+    atomic_write_text(run / "config.yaml", "name: first\ntask: {name: reverse_addition}\n")
+    _write_round(run, 0, _curve(8), list(range(1, 9)), task="reverse_addition")
+    _write_round(run, 1, _curve(9), list(range(1, 10)), task="reverse_addition",
+                 stats={"difficulties": [9], "labelled": 100, "kept": 48, "label_accuracy": 0.8,
+                        "kept_accuracy": 0.999, "filters": []})
+    atomic_write_text(run / "round_001" / "probe.json", json.dumps(
+        {"kind": "agreement", "threshold": 0.85, "first_threshold": 0.3,
+         "values": [{"difficulty": 9, "value": 0.48}, {"difficulty": 10, "value": 0.0}]}))
+    md = write_report(run).read_text()
+    assert "(agreement; threshold 0.85, 0.3 for the first untrained difficulty)" in md

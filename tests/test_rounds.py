@@ -290,6 +290,7 @@ def test_a_waiting_schedule_adds_no_data_and_keeps_the_trained_range(tmp_path):
     probe = json.loads((tmp_path / "round_001" / "probe.json").read_text())
     (measured,) = probe["values"]  # the first untried length failed, so nothing further was probed
     assert measured["difficulty"] == 4 and measured["value"] < 1.0 and probe["threshold"] == 1.0
+    assert probe["first_threshold"] is None
     from selfimprove.report import write_report
     report = write_report(tmp_path).read_text()
     assert "| 1 |" in report and f"4: {measured['value']:.2f}" in report
