@@ -263,7 +263,7 @@ def train_round0(run: Run, files: RunDir, m: int, batches, start: int, checkpoin
             files.write_json(record, checks, indent=1)
         check = checks[cycle.index]
         worst = min(check["accuracy"], key=check["accuracy"].get)
-        log(f"round   0 | model {m} at step {cycle.end}: D0's {worst} at {check['accuracy'][worst]:.1%}"
+        log(f"round   0 | model {m} at step {cycle.end}: D0's weakest level {worst} at {check['accuracy'][worst]:.1%}"
             + (" | mastered" if check["mastered"] else f" < {cycles.mastery:.0%}: cycle {cycle.index + 1} of {cycles.max}"))
         if check["mastered"]:
             return cycle.end

@@ -64,7 +64,7 @@ def test_a_run_that_never_masters_d0_runs_every_cycle_and_records_each_check(tmp
     record, checks, _, lines = _run(tmp_path, "never", CYCLES, monkeypatch, lambda cycle: {"1": 1.0, "2": 0.5, "3": 0.0})
     assert record["step"] == 60 + 2 * 20
     assert [(c["cycle"], c["step"], c["mastered"]) for c in checks] == [(0, 60, False), (1, 80, False)]
-    assert any("D0's 3 at 0.0%" in line and "cycle 1 of 2" in line for line in lines)
+    assert any("D0's weakest level 3 at 0.0%" in line and "cycle 1 of 2" in line for line in lines)
 
 
 def test_a_run_that_masters_d0_stops_and_equals_the_same_run_without_cycles(tmp_path, monkeypatch):
