@@ -40,6 +40,7 @@ from selfimprove.resume import fork_base, prepare_run_dir
 from selfimprove.run import (
     Run,
     build_models,
+    d0_accuracy,
     initial_problems,  # noqa: F401 (analysis/carry_eval.py imports D0's problems from here)
     load_model,
     load_round,
@@ -55,7 +56,7 @@ from selfimprove.runtime import (
 )
 from selfimprove.schedules import ACCURACY, AGREEMENT
 from selfimprove.summary import round_line, round_summary
-from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json, format_difficulty
+from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json
 from selfimprove.train import train_steps
 
 
@@ -268,15 +269,6 @@ def train_round0(run: Run, files: RunDir, m: int, batches, start: int, checkpoin
         if check["mastered"]:
             return cycle.end
     raise AssertionError("unreachable: the last cycle returns")
-
-
-def d0_accuracy(run: Run, m: int, n: int, cycle: int) -> dict[str, float]:
-    """Model m's exact-match accuracy on every cell of D0's range, ``n`` fresh problems each, from the
-    stream ``round0-check/<cycle>`` (ground truth inside D0's range: round0.cycles only)."""
-    decoding = Decoding(run.cfg.eval.batch_size, inference_precision(run.cfg, run.device))
-    results = evaluate(run.models[m], run.task, run.tok, grid(run.cfg.round0.low, run.cfg.round0.high), n,
-                       run.order_seed(m), decoding, stream=f"round0-check/{cycle}")
-    return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
 
 
 def training_sets(sets: list, r: int, keep_round0: bool) -> list:

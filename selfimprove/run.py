@@ -27,6 +27,7 @@ from selfimprove.init_from import warm_start
 from selfimprove.layout import RunDir
 from selfimprove.networks import build_network
 from selfimprove.runtime import inference_precision
+from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 from selfimprove.tokenizer import Tokenizer
 from selfimprove.train import make_optimizer
 
@@ -112,6 +113,15 @@ def frontier_accuracy(run: Run, m: int):
         return sum(r["accuracy"] for r in results) / len(results)
 
     return accuracy
+
+
+def d0_accuracy(run: Run, m: int, n: int, cycle: int) -> dict[str, float]:
+    """Model m's exact-match accuracy on every cell of D0's range, ``n`` fresh problems each, from the
+    stream ``round0-check/<cycle>`` (ground truth inside D0's range: round0.cycles only)."""
+    decoding = Decoding(run.cfg.eval.batch_size, inference_precision(run.cfg, run.device))
+    results = evaluate(run.models[m], run.task, run.tok, grid(run.cfg.round0.low, run.cfg.round0.high), n,
+                       run.order_seed(m), decoding, stream=f"round0-check/{cycle}")
+    return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
 
 
 def load_round(run: Run, files: RunDir, r: int) -> None:
