@@ -1,16 +1,18 @@
-"""Audit one finished round's self-labels: how clean would extra shifted twins have kept them?
+"""Audit one finished round's self-labels: how clean would extra shifted or cut twins have kept them?
 
     .venv/bin/python scripts/audit_twins.py runs/demo 5 --shifts 2 threads=2
+    .venv/bin/python scripts/audit_twins.py runs/demo 12 --shifts 0 --cuts 1 threads=2
 
 Round R's labels (``labels.jsonl``) are checked again by the model that made them (round R-1's),
 now with K shifts per label: the task's shifted twins, drawn K times (addition: a + (b + e), whose
 answer minus e must equal the label; copy and reverse: the two halves of a split, whose answers
-must compose to it). A shift passes when every twin it drew agrees. The table says, for the filter as the run applied it and with 1..K shifted twins added (and for the
+must compose to it), then C cuts (addition: the sum of the top digits alone, which the label's
+top digits must match up to the carry from below). A shift or cut passes when every twin it drew agrees. The table says, for the filter as the run applied it and with 1..K shifted twins added (and for the
 shifted twins alone), which fraction of the labels is kept and how many of those are correct.
 Correctness is the diagnostic ``correct`` field the run wrote; no filter here reads it. Below the
 table: the answer positions where the wrong labels the run kept differ from the truth.
 
-Nothing is written. Tasks with shifted twins only; overrides (``key=value``) are the CLI's, e.g. threads.
+Nothing is written. Tasks with shifted (and, for --cuts, cut) twins only; overrides (``key=value``) are the CLI's, e.g. threads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import has_shifted_twins, twin_groups
+from selfimprove.consistency import has_cut_twins, has_shifted_twins, twin_groups
 from selfimprove.evaluate import answer
 from selfimprove.generate import Decoding
 from selfimprove.layout import RunDir
@@ -30,10 +32,11 @@ from selfimprove.run import Run, build_models, load_round
 from selfimprove.runtime import inference_precision, resolve_device, use_threads
 
 
-def shifted_agreement(task, labelled: list[tuple[object, str]], rng: random.Random, shifts: int, ask) -> list[list[bool]]:
-    """For each (problem, label), for each of ``shifts`` shifts: do all of that shift's twins agree
-    with the label? ``ask(problems)`` answers the twins' problems, in order."""
-    groups = [twin_groups(task, problem, rng, shifts)[1] for problem, _ in labelled]
+def shifted_agreement(task, labelled: list[tuple[object, str]], rng: random.Random, shifts: int, ask,
+                      cuts: int = 0) -> list[list[bool]]:
+    """For each (problem, label), for each of ``shifts`` shifts, then ``cuts`` cuts: do all of its
+    twins agree with the label? ``ask(problems)`` answers the twins' problems, in order."""
+    groups = [twin_groups(task, problem, rng, shifts, cuts)[1] for problem, _ in labelled]
     replies = ask([task.parse(t.prompt) for per_label in groups for group in per_label for t in group])
     out, offset = [], 0
     for (_, label), per_label in zip(labelled, groups):
@@ -49,17 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("round", type=int, help="a self-improvement round (>= 1) with labels.jsonl")
     parser.add_argument("--shifts", type=int, default=2, help="shifts per label to try, each the task's shifted twins (default 2)")
+    parser.add_argument("--cuts", type=int, default=0, help="cuts per label to try after the shifts, each the task's cut twins (default 0)")
     args, overrides = parser.parse_known_args(argv)
     files = RunDir(args.run_dir)
     labels = files.labels(args.round)
     try:
-        if args.round < 1 or args.shifts < 1:
-            raise ConfigError("the round must be >= 1 and --shifts >= 1")
+        if args.round < 1 or args.shifts < 0 or args.cuts < 0 or args.shifts + args.cuts < 1:
+            raise ConfigError("the round must be >= 1, and --shifts and --cuts >= 0 with at least one twin to try")
         if not labels.exists() or not files.config.exists():
             raise ConfigError(f"{labels} or the run's config.yaml is missing: is this a run directory with that round?")
         cfg = load_config(files.config, overrides)
         if not has_shifted_twins(cfg.task.build()):
             raise ConfigError(f"task {cfg.task.name!r} has no shifted twins (no shifted_twins method)")
+        if args.cuts and not has_cut_twins(cfg.task.build()):
+            raise ConfigError(f"task {cfg.task.name!r} has no cut twins (no cut_twins method)")
         files, run = RunDir.of(args.run_dir, cfg), Run(cfg, resolve_device(cfg.device))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -69,27 +75,33 @@ def main(argv: list[str] | None = None) -> int:
     load_round(run, files, args.round - 1)  # the labeller of round R
     rows = files.read_labels(args.round)
     rows = [r for r in rows if r["model"] == 0]  # model 0's dataset; its labeller is model 0
-    task, k = run.task, args.shifts
+    task, k, cuts = run.task, args.shifts, args.cuts
     problems = [task.parse(r["prompt"]) for r in rows]
     rng = random.Random(f"audit/{cfg.seed}/{args.round}")
     decoding = Decoding(cfg.rounds.label_batch_size, inference_precision(cfg, run.device))
     agree = shifted_agreement(task, [(p, r["label"]) for p, r in zip(problems, rows)], rng, k,
-                              lambda twins: answer(run.models[0], task, run.tok, twins, decoding, progress="shifted twins"))
+                              lambda twins: answer(run.models[0], task, run.tok, twins, decoding, progress="extra twins"),
+                              cuts)
 
     kept_by_run = [r["kept"] for r in rows]
     correct = [bool(r["correct"]) for r in rows]
     print(f"round {args.round} of {args.run_dir}: {len(rows)} labels, {100 * sum(correct) / len(rows):.2f}% correct")
-    print(f"{'filter':44s} {'kept':>7s} {'correct':>8s}")
+    print(f"{'filter':44s} {'kept':>7s} {'correct':>8s} {'wrong kept':>10s}")
 
     def line(name: str, keep: list[bool]) -> None:
         n = sum(keep)
         right = sum(c for c, kp in zip(correct, keep) if kp)
-        print(f"{name:44s} {100 * n / len(rows):6.2f}% {100 * right / max(1, n):7.2f}%")
+        print(f"{name:44s} {100 * n / len(rows):6.2f}% {100 * right / max(1, n):7.2f}% {n - right:10d}")
 
     line("as the run filtered", kept_by_run)
     for j in range(1, k + 1):
         line(f"as the run + {j} shift(s)", [kp and all(a[:j]) for kp, a in zip(kept_by_run, agree)])
-    line(f"{k} shift(s) alone", [all(a) for a in agree])
+    if cuts:
+        line(f"as the run + {k} shift(s) + {cuts} cut(s)" if k else f"as the run + {cuts} cut(s)",
+             [kp and all(a) for kp, a in zip(kept_by_run, agree)])
+        line(f"{cuts} cut(s) alone", [all(a[k:]) for a in agree])
+    if k:
+        line(f"{k} shift(s) alone", [all(a[:k]) for a in agree])
     where = Counter()
     for r, p, kp, ok in zip(rows, problems, kept_by_run, correct):
         if kp and not ok:

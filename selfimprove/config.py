@@ -414,7 +414,7 @@ def _check_schedule(cfg: RunConfig, task: Any) -> None:
 
 def _check_filters(cfg: RunConfig, task: Any) -> None:
     """Each filter's declared needs (votes, twins, verifier checks; filters.py) against the run."""
-    from selfimprove.consistency import has_shifted_twins, has_twins
+    from selfimprove.consistency import has_cut_twins, has_shifted_twins, has_twins
 
     voters = cfg.rounds.k
     for i, spec in enumerate(cfg.rounds.filters):
@@ -428,8 +428,10 @@ def _check_filters(cfg: RunConfig, task: Any) -> None:
         reads_checks = hasattr(spec, "checks")  # None: every check the task declares
         if twins is not None and not has_twins(task):
             raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
-        if twins and not has_shifted_twins(task):
+        if twins is not None and twins[0] and not has_shifted_twins(task):
             raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
+        if twins is not None and twins[1] and not has_cut_twins(task):
+            raise ConfigError(f"{key}: task {task.name!r} has no cut twins (no cut_twins method; addition has them)")
         if reads_checks and not isinstance(task, HasChecks):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
         if checks is not None and not set(checks) <= set(task.check_names):

@@ -19,6 +19,12 @@ Each task declares its own twins (``twins``, and ``shifted_twins`` for a second 
         and a re-split keep every column's digit sum modulo 10, so a carry the model misjudges
         for a given column sum is misjudged alike on them; a shift changes the column sums and
         breaks that (opt-in, ``shifts`` twins per problem, docs/EXPERIMENTS.md A2)
+    addition, cut      "4321+8765=" (1234 + 5678) -> e.g. "21+65=" (12 + 56, the top digits only, at
+        most half as long): the label's value ("21960", 6912) without its k = 2 cut-off digits
+        (69) must be the twin's answer ("860", 68) plus 0 or 1, the carry from below. Every other twin has the problem's
+        length, so a mistake the model makes at a new length whatever the digits (a carry out of
+        the top column where there is none) passes them; a short twin does not make it (opt-in,
+        ``cuts`` twins per problem, docs/EXPERIMENTS.md U1)
 
 A wrong label passes only when the model makes the *matching* mistake on every twin, which is
 much rarer than one mistake. An answer that cannot be mapped (malformed, unknown maze node)
@@ -30,9 +36,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from selfimprove.tasks.base import HasShiftedTwins, HasTwins, Problem, Task, Twin
+from selfimprove.tasks.base import HasCutTwins, HasShiftedTwins, HasTwins, Problem, Task, Twin
 
-__all__ = ["Twin", "consistent", "has_shifted_twins", "has_twins", "twin_groups", "twins"]
+__all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_twins", "twin_groups", "twins"]
 
 
 def has_twins(task: Task) -> bool:
@@ -43,9 +49,14 @@ def has_shifted_twins(task: Task) -> bool:
     return isinstance(task, HasTwins) and isinstance(task, HasShiftedTwins)
 
 
-def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> list[Twin]:
+def has_cut_twins(task: Task) -> bool:
+    return isinstance(task, HasTwins) and isinstance(task, HasCutTwins)
+
+
+def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cuts: int = 0) -> list[Twin]:
     """The task's twins of ``problem``, then ``shifts`` times its shifted twins (addition: one
-    shifted sum each; copy and reverse: one split, two twins); randomness only from ``rng``.
+    shifted sum each; copy and reverse: one split, two twins), then ``cuts`` times its cut twins
+    (addition: the sum of the top digits); randomness only from ``rng``.
 
     >>> from selfimprove.tasks import get_task
     >>> add = get_task("reverse_addition")
@@ -54,15 +65,20 @@ def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> 
     >>> shifted = twins(add, add.parse("21+543="), random.Random(0), shifts=1)[-1]
     >>> shifted.prompt, shifted.agrees("7530", "9880"), shifted.agrees("7531", "9880")
     ('21+778=', True, False)
+    >>> cut = twins(add, add.parse("4321+8765="), random.Random(0), cuts=1)[-1]
+    >>> cut.prompt, cut.agrees("21960", "860"), cut.agrees("21961", "860"), cut.agrees("21960", "870")
+    ('21+65=', True, False, False)
     """
-    plain, shifted = twin_groups(task, problem, rng, shifts)
-    return plain + [t for group in shifted for t in group]
+    plain, extra = twin_groups(task, problem, rng, shifts, cuts)
+    return plain + [t for group in extra for t in group]
 
 
-def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 0) -> tuple[list[Twin], list[list[Twin]]]:
-    """``twins`` kept apart: the task's twins, and one group of shifted twins per shift (as many
-    twins as the task gives for one: addition one shifted sum, copy and reverse the two halves of
-    one split, none where a problem has none). The same draws from ``rng`` as ``twins``.
+def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 0,
+                cuts: int = 0) -> tuple[list[Twin], list[list[Twin]]]:
+    """``twins`` kept apart: the task's twins, and one group per shift, then one per cut (as many
+    twins as the task gives for one: addition one shifted sum or one top-digit sum, copy and
+    reverse the two halves of one split, none where a problem has none). The same draws from
+    ``rng`` as ``twins``; without cuts, the same draws as before cuts existed.
 
     >>> from selfimprove.tasks import get_task
     >>> copy = get_task("copy")
@@ -74,8 +90,11 @@ def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 
         raise ValueError(f"task {task.name!r} has no consistency twins (it defines no twins(problem, rng))")
     if shifts and not has_shifted_twins(task):
         raise ValueError(f"shifted twins exist for tasks with shifted_twins(problem, rng) only, not {task.name!r}")
+    if cuts and not has_cut_twins(task):
+        raise ValueError(f"cut twins exist for tasks with cut_twins(problem, rng) only, not {task.name!r}")
     plain = task.twins(problem, rng)
-    return plain, [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
+    shifted = [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
+    return plain, shifted + [task.cut_twins(problem, rng) for _ in range(cuts)]  # type: ignore[attr-defined]
 
 
 def consistent(original_answer: str, twin_answers: Sequence[str], twins: Sequence[Twin]) -> bool:

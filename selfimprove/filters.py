@@ -226,28 +226,33 @@ class VerifierFilter:
 @dataclass(frozen=True)
 class ConsistencyFilter:
     # Extra twins per label that break the built-in twins' shared mistakes (consistency.py):
-    # a + (b + e) for addition (it changes the column sums), a split of the string into two
-    # shorter ones for copy and reverse (it changes the length).
+    # shifts: a + (b + e) for addition (it changes the column sums), a split of the string into
+    # two shorter ones for copy and reverse (it changes the length); cuts: the sum of the top
+    # digits alone for addition (a short problem, where a mistake tied to the new length is absent).
     shifts: int = 0
+    cuts: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.shifts, int) or isinstance(self.shifts, bool) or self.shifts < 0:
-            raise ValueError(f"consistency shifts must be an integer >= 0, got {self.shifts!r}")
+        for name in ("shifts", "cuts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"consistency {name} must be an integer >= 0, got {value!r}")
 
     @property
-    def twins(self) -> int:
-        """Its items need ``twins_agree``: the twins, ``shifts`` shifted ones among them, answered first."""
-        return self.shifts
+    def twins(self) -> tuple[int, int]:
+        """Its items need ``twins_agree``: the twins, ``(shifts, cuts)`` extra ones among them, answered first."""
+        return self.shifts, self.cuts
 
     def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
         return consistency_filter(items)
 
 
-def twin_shifts(specs: Iterable[Filter]) -> int | None:
-    """The shifted twins the filters need answered before they run; None when none reads twins.
+def twin_counts(specs: Iterable[Filter]) -> tuple[int, int] | None:
+    """The ``(shifts, cuts)`` extra twins the filters need answered before they run; None when
+    no filter reads twins.
 
-    >>> twin_shifts([LengthFilter(1), ConsistencyFilter(shifts=2)]), twin_shifts([LengthFilter(1)])
-    (2, None)
+    >>> twin_counts([LengthFilter(1), ConsistencyFilter(shifts=2)]), twin_counts([LengthFilter(1)])
+    ((2, 0), None)
     """
     return next((s.twins for s in specs if getattr(s, "twins", None) is not None), None)
 

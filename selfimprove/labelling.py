@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from selfimprove.consistency import consistent, twins
 from selfimprove.evaluate import answer, eval_problems
-from selfimprove.filters import Filter, Labelled, apply_filters, twin_shifts
+from selfimprove.filters import Filter, Labelled, apply_filters, twin_counts
 from selfimprove.generate import Decoding
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
@@ -43,7 +43,7 @@ def label_round(
     Every model answers every owner's problems (majority voting needs all k answers). The label of
     an owner's problem is that owner's answer, or with ``shared_label`` the most common answer.
     """
-    shifts = twin_shifts(filters)  # None: no filter reads consistency twins
+    counts = twin_counts(filters)  # None: no filter reads consistency twins
     flat = [p for problems in problems_per_owner for p in problems]
     answers = [
         answer(m, task, tok, flat, decoding, progress=f"label r{round_} m{i}") for i, m in enumerate(models)
@@ -55,9 +55,9 @@ def label_round(
             votes = tuple(a[offset + j] for a in answers)
             label = Counter(votes).most_common(1)[0][0] if shared_label else votes[owner]
             items.append(Labelled(task.prompt(problem), task.difficulty(problem), label, votes if len(models) > 1 else ()))
-        if shifts is not None:
+        if counts is not None:
             check_twins(models[0 if shared_label else owner], task, tok, problems, items, seed, round_, owner,
-                        decoding, shifts)
+                        decoding, *counts)
         _, stats = apply_filters(items, filters, task)
         all_items.append(items)
         all_stats.append(stats)
@@ -66,10 +66,10 @@ def label_round(
 
 
 def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, decoding: Decoding,
-                shifts: int = 0) -> None:
+                shifts: int = 0, cuts: int = 0) -> None:
     """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
     rng = random.Random(f"twins/{seed}/{round_}/{owner}")
-    twin_sets = [twins(task, p, rng, shifts) for p in problems]
+    twin_sets = [twins(task, p, rng, shifts, cuts) for p in problems]
     twin_problems = [task.parse(t.prompt) for ts in twin_sets for t in ts]
     twin_answers = answer(model, task, tok, twin_problems, decoding, progress=f"twins r{round_} m{owner}")
     offset = 0
@@ -79,10 +79,10 @@ def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, r
 
 
 def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, decoding: Decoding,
-                    shifts: int = 0):
+                    shifts: int = 0, cuts: int = 0):
     """Label-free difficulty probe: the fraction of fresh problems on which the k models give the
     same answer (with one model: on which its answers pass the consistency twins, ``shifts``
-    shifted ones included)."""
+    shifted and ``cuts`` cut ones included)."""
 
     def probe(difficulty: Difficulty) -> float:
         problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
@@ -91,7 +91,7 @@ def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_
             return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
         items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]
         check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", decoding,
-                    shifts)
+                    shifts, cuts)
         return sum(bool(i.twins_agree) for i in items) / n
 
     return probe

@@ -28,7 +28,7 @@ from selfimprove.config import RunConfig, to_plain
 from selfimprove.cycles import mastered, round0_cycles
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import accuracy_probe, evaluate, grid
-from selfimprove.filters import twin_shifts
+from selfimprove.filters import twin_counts
 from selfimprove.generate import Decoding
 from selfimprove.io import read_json, run_dir_lock
 from selfimprove.label_records import kept_set, label_rows, label_stats, with_noise
@@ -170,8 +170,8 @@ def schedule_probe(run: Run, files: RunDir, r: int, decoding: Decoding):
     load_round(run, files, r - 1)
     n, seed = run.cfg.rounds.probe_problems, run.cfg.seed
     if kind == AGREEMENT:  # the probe asks the same twins the filter will
-        shifts = twin_shifts(run.cfg.rounds.filters) or 0
-        return agreement_probe(run.models, run.task, run.tok, n, seed, r, decoding, shifts)
+        shifts, cuts = twin_counts(run.cfg.rounds.filters) or (0, 0)
+        return agreement_probe(run.models, run.task, run.tok, n, seed, r, decoding, shifts, cuts)
     if kind == ACCURACY:  # the paper's accelerated schedules probe with evaluation accuracy (ground truth)
         return accuracy_probe(run.models, run.task, run.tok, n, seed, r, decoding)
     raise ValueError(f"unknown probe kind {kind!r}")

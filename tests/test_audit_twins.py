@@ -29,6 +29,22 @@ def test_the_audit_reproduces_the_runs_filter_and_adds_shifted_twins(tmp_path, c
             ("as the run filtered", "as the run + 1 shift(s)", "as the run + 2 shift(s)")]
     assert kept[0] >= kept[1] >= kept[2]  # each twin can only drop labels
     assert "2 shift(s) alone" in rows
+    assert load_script("audit_twins").main([str(tmp_path), "1", "--shifts", "1", "--cuts", "1"]) == 0
+    rows = {line[:44].strip(): line[44:].split() for line in capsys.readouterr().out.splitlines()[2:]
+            if "%" in line[44:]}
+    with_cut = float(rows["as the run + 1 shift(s) + 1 cut(s)"][0].rstrip("%"))
+    assert with_cut <= float(rows["as the run + 1 shift(s)"][0].rstrip("%")) and "1 cut(s) alone" in rows
+    for name, (kept, correct, wrong) in rows.items():  # wrong kept = kept labels x (1 - correct)
+        assert abs(int(wrong) - 48 * float(kept[:-1]) / 100 * (1 - float(correct[:-1]) / 100)) < 0.6, name
+
+
+def test_cut_twins_on_a_task_without_them_is_one_line(tmp_path, capsys, load_script):
+    (tmp_path / "config.yaml").write_text((ROOT / "configs" / "cpu" / "copy.yaml").read_text())
+    (tmp_path / "round_001").mkdir()
+    (tmp_path / "round_001" / "labels.jsonl").write_text("")
+    assert load_script("audit_twins").main([str(tmp_path), "1", "--shifts", "0", "--cuts", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no cut twins" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("name, label, twins_per_shift", [("copy", "12345", 2), ("reverse_addition", "7530", 1)])

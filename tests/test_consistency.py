@@ -247,3 +247,68 @@ def test_twin_groups_are_twins_kept_apart_from_the_same_draws(name):
     flat = twins(task, problem, random.Random(5), shifts=3)
     assert [t.prompt for t in plain + [t for group in shifted for t in group]] == [t.prompt for t in flat]
     assert len(shifted) == 3 and all(len(group) == (1 if "addition" in name else 2) for group in shifted)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["reverse_addition", "forward_addition"]), st.integers(1, 20), st.integers(1, 20),
+       st.integers(0, 2**32))
+def test_cut_twins_are_the_top_digits_at_most_half_as_long_and_agree_with_the_oracle(name, la, lb, seed):
+    task, rng = get_task(name), random.Random(seed)
+    problem = task.from_addends(random.Random(seed).randint(10 ** (la - 1), 10**la - 1),
+                                random.Random(seed + 1).randint(10 ** (lb - 1), 10**lb - 1))
+    label = task.solve(problem)
+    cut = twins(task, problem, rng, cuts=2)[len(twins(task, problem, random.Random(0))):]
+    if min(la, lb) < 2:
+        assert cut == []
+        return
+    assert len(cut) == 2
+    for twin in cut:
+        top = task.parse(twin.prompt)
+        k = len(str(problem.a)) - len(str(top.a))
+        assert (top.a, top.b) == (problem.a // 10**k, problem.b // 10**k)
+        assert 1 <= min(len(str(top.a)), len(str(top.b))) <= min(la, lb) // 2
+        truth = task.solve(top)
+        assert twin.agrees(label, truth)
+        spurious_carry = task.write_total(problem, problem.a + problem.b + 10 ** max(la, lb))
+        assert not twin.agrees(spurious_carry, truth)  # a carry out of the top column where there is none
+        assert not twin.agrees(task.write_total(problem, problem.a + problem.b + 2 * 10**k), truth)
+        assert not twin.agrees(label + "0", truth) and not twin.agrees(label, "1+2")  # malformed
+
+
+def test_cut_twins_come_after_the_shifted_ones_and_only_for_addition():
+    add = get_task("reverse_addition")
+    problem = add.parse("4321+8765=")
+    with_shifts = [t.prompt for t in twins(add, problem, random.Random(3), shifts=1)]
+    both = [t.prompt for t in twins(add, problem, random.Random(3), shifts=1, cuts=1)]
+    assert both[:-1] == with_shifts and len(both) == len(with_shifts) + 1
+    plain, extra = twin_groups(add, problem, random.Random(3), shifts=1, cuts=2)
+    assert len(extra) == 3 and [t.prompt for t in plain + extra[0]] == with_shifts
+    for name, problem_text in (("copy", "12345="), ("multiplication", "12*34=")):
+        with pytest.raises(ValueError, match="cut twins exist for"):
+            twins(get_task(name), get_task(name).parse(problem_text), random.Random(0), cuts=1)
+
+
+def test_a_cut_catches_the_carry_out_mistake_that_passes_every_same_length_twin():
+    """The mistake seed 3's demo kept (docs/EXPERIMENTS.md U1): at the new length the model writes
+    a carry out of the top column where there is none, whatever the digits, while it is right on
+    shorter sums. b + a, a re-split and a shift all have the new length, so they repeat it; the
+    cut twin is a short sum and exposes every one."""
+    task, rng = get_task("reverse_addition"), random.Random(0)
+    new_length = 12
+
+    def flawed(p) -> str:
+        total = p.a + p.b
+        if len(str(p.a)) == new_length and total < 10**new_length:
+            total += 10**new_length  # a spurious top carry on every new-length sum that has none
+        return task.write_total(p, total)
+
+    wrong = [p for p in (task.sample(new_length, rng) for _ in range(1000)) if flawed(p) != task.solve(p)]
+    assert len(wrong) > 100
+    same_length_kept = cut_kept = 0
+    for p in wrong:
+        *same_length, cut = twins(task, p, rng, shifts=1, cuts=1)
+        answers = [flawed(task.parse(t.prompt)) for t in same_length]
+        same_length_kept += consistent(flawed(p), answers, same_length)
+        cut_kept += cut.agrees(flawed(p), flawed(task.parse(cut.prompt)))
+    assert same_length_kept > 0.3 * len(wrong)  # the mistake passes the twins of its own length ...
+    assert cut_kept == 0  # ... and never the short one

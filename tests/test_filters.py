@@ -245,6 +245,7 @@ def test_filters_parse_from_their_config():
     assert verifier == VerifierFilter(("moves",))
     assert FILTERS.parse({"kind": "consistency"}) == ConsistencyFilter()
     assert FILTERS.parse({"kind": "consistency", "shifts": 2}) == ConsistencyFilter(shifts=2)
+    assert FILTERS.parse({"kind": "consistency", "shifts": 1, "cuts": 1}) == ConsistencyFilter(shifts=1, cuts=1)
 
 
 @pytest.mark.parametrize("config, words", [
@@ -258,6 +259,8 @@ def test_filters_parse_from_their_config():
     ({"kind": "verifier", "checks": []}, "checks"),  # which names exist is the task's: test_configs
     ({"kind": "consistency", "shifts": -1}, "shifts"),
     ({"kind": "consistency", "shifts": True}, "shifts"),
+    ({"kind": "consistency", "cuts": -1}, "cuts"),
+    ({"kind": "consistency", "cuts": 1.5}, "cuts"),
 ])
 def test_filter_config_errors_name_the_problem(config, words):
     with pytest.raises(ValueError, match=words):

@@ -371,22 +371,24 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
     assert seen and torch.equal(seen[0], expected)
 
 
-def test_shifted_twins_reach_both_the_probe_and_the_filter(tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", ["shifts: 2", "shifts: 1, cuts: 2"])
+def test_shifted_and_cut_twins_reach_both_the_probe_and_the_filter(tmp_path, monkeypatch, extra):
     from selfimprove import labelling
 
     calls = []
     original = labelling.twins
 
-    def spy(task, problem, rng, shifts=0):
-        calls.append(shifts)
-        return original(task, problem, rng, shifts)
+    def spy(task, problem, rng, shifts=0, cuts=0):
+        calls.append((shifts, cuts))
+        return original(task, problem, rng, shifts, cuts)
 
     monkeypatch.setattr(labelling, "twins", spy)
     overrides = ["rounds.count=1", "rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 1}",
-                 "rounds.filters=[{kind: consistency, shifts: 2}]", "round0.train.steps=30",
+                 f"rounds.filters=[{{kind: consistency, {extra}}}]", "round0.train.steps=30",
                  "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=8"]
     run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
-    assert len(calls) == 8 + 24 and set(calls) == {2}  # 8 probed problems, then 24 labelled ones
+    expected = (2, 0) if extra == "shifts: 2" else (1, 2)
+    assert len(calls) == 8 + 24 and set(calls) == {expected}  # 8 probed problems, then 24 labelled ones
     stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
     assert stats["filters"][0]["name"] == "consistency" and stats["labelled"] == 24
 

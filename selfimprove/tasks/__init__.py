@@ -4,6 +4,7 @@ from selfimprove.tasks.base import (
     Difficulty,
     HasAddends,
     HasChecks,
+    HasCutTwins,
     HasShiftedTwins,
     HasTwins,
     Problem,
@@ -15,5 +16,5 @@ from selfimprove.tasks.base import (
 )
 from selfimprove.tasks.registry import build_task, get_task, register, task_names
 
-__all__ = ["Difficulty", "HasAddends", "HasChecks", "HasShiftedTwins", "HasTwins", "Problem", "Task", "TaskError",
+__all__ = ["Difficulty", "HasAddends", "HasChecks", "HasCutTwins", "HasShiftedTwins", "HasTwins", "Problem", "Task", "TaskError",
            "Twin", "Verdict", "build_task", "get_task", "parse_difficulty", "register", "task_names"]

@@ -19,7 +19,9 @@ operand's length.
 
 Consistency twins (``selfimprove.consistency``) of ``a + b``: ``b + a`` and ``(a + d) + (b - d)``
 (the same sum re-split, digit counts kept), whose answers equal the label; shifted twins
-``a + (b + e)``, whose answer minus ``e`` must equal it.
+``a + (b + e)``, whose answer minus ``e`` must equal it; cut twins ``a // 10^k + b // 10^k``, the
+sum of the top digits only, at most half as long, which the label's top digits must match up to
+the carry coming in from below.
 """
 
 from __future__ import annotations
@@ -192,6 +194,29 @@ class Addition:
             return value is not None and value - e >= 0 and self.write_total(p, value - e) == original.strip()
 
         return [Twin(self.prompt(replace(p, b=p.b + e)), agrees)]
+
+    def cut_twins(self, p: Operands, rng: random.Random) -> list[Twin]:
+        """The top ``h`` digits of each operand, ``h`` drawn from 1 .. half the shorter operand's
+        digits: ``a // 10^k + b // 10^k``. The label's value ``// 10^k`` must be that twin's answer
+        plus 0 or 1 (the carry out of the cut-off digits, which the twin cannot know).
+
+        Every other twin has the problem's own length, so a mistake the model makes at a new
+        length, whatever the digits (a carry out of the top column where there is none), passes
+        them all; this twin is a short problem, where the model is sure (docs/EXPERIMENTS.md U1).
+        None when the shorter operand has one digit.
+        """
+        shorter = min(len(str(p.a)), len(str(p.b)))
+        if shorter < 2:
+            return []
+        k = shorter - rng.randint(1, shorter // 2)  # 1 <= k < shorter: both top parts keep a digit
+        scale = 10**k
+
+        def agrees(original: str, twin: str) -> bool:
+            label, top = self.read_total(original), self.read_total(twin)
+            return (label is not None and top is not None and self.write_total(p, label) == original.strip()
+                    and label // scale - top in (0, 1))
+
+        return [Twin(self.prompt(Operands(p.a // scale, p.b // scale)), agrees)]
 
     def addends(self, problem: Operands) -> tuple[int, int]:
         """The two numbers summed (``selfimprove analyze carries`` reads their carry chains)."""

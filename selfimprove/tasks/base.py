@@ -151,6 +151,13 @@ class HasShiftedTwins(Protocol):
 
 
 @runtime_checkable
+class HasCutTwins(Protocol):
+    """Shorter twins made of part of the problem: ``consistency: {cuts: N}`` asks for N of them."""
+
+    def cut_twins(self, problem: Problem, rng: random.Random) -> list[Twin]: ...
+
+
+@runtime_checkable
 class HasChecks(Protocol):
     """Named oracle-free checks of an answer: the ``verifier`` filter keeps labels passing them."""
 

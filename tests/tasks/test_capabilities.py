@@ -11,7 +11,7 @@ import pytest
 
 from selfimprove.analysis.errors import family
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import has_shifted_twins, has_twins, twins
+from selfimprove.consistency import has_cut_twins, has_shifted_twins, has_twins, twins
 from selfimprove.report import _axis_names
 from selfimprove.tasks import HasAddends, HasChecks, get_task, task_names
 from selfimprove.tasks.base import axis_labels, example_difficulty
@@ -41,6 +41,7 @@ def test_which_built_in_declares_which_capability():
     assert all(has_twins(get_task(n)) for n in BUILT_IN)
     assert {n for n in BUILT_IN if has_shifted_twins(get_task(n))} == {
         "reverse_addition", "forward_addition", "copy", "reverse"}
+    assert {n for n in BUILT_IN if has_cut_twins(get_task(n))} == {"reverse_addition", "forward_addition"}
     assert {n for n in BUILT_IN if isinstance(get_task(n), HasChecks)} == {"maze"}
     assert get_task("maze").check_names == CHECKS
     assert {n for n in BUILT_IN if isinstance(get_task(n), HasAddends)} == {"reverse_addition", "forward_addition"}
