@@ -196,9 +196,9 @@ class Addition:
         return [Twin(self.prompt(replace(p, b=p.b + e)), agrees)]
 
     def cut_twins(self, p: Operands, rng: random.Random) -> list[Twin]:
-        """The top ``h`` digits of each operand, ``h`` drawn from 1 .. half the shorter operand's
-        digits: ``a // 10^k + b // 10^k``. The label's value ``// 10^k`` must be that twin's answer
-        plus 0 or 1 (the carry out of the cut-off digits, which the twin cannot know).
+        """Each operand without its ``k`` lowest digits, ``a // 10^k + b // 10^k``, with ``k`` drawn so
+        that the shorter operand keeps 1 .. half of its digits. The label's value ``// 10^k`` must be
+        that twin's answer plus 0 or 1 (the carry out of the cut-off digits, which the twin cannot know).
 
         Every other twin has the problem's own length, so a mistake the model makes at a new
         length, whatever the digits (a carry out of the top column where there is none), passes
