@@ -24,7 +24,7 @@ import yaml
 from selfimprove.curriculum import Curriculum
 from selfimprove.cycles import Cycles
 from selfimprove.errors import UserError
-from selfimprove.filters import FILTERS, Filter
+from selfimprove.filters import FILTERS, Filter, declared_twins
 from selfimprove.loggers import LogSection
 from selfimprove.noise import LabelNoise, RandomLabels
 from selfimprove.registry import Registry, as_config
@@ -424,7 +424,7 @@ def _check_filters(cfg: RunConfig, task: Any) -> None:
             raise ConfigError(f"{key}: a {kind} filter needs rounds.models >= 2 voting models (not voting more_data)")
         if votes and votes != voters:
             raise ConfigError(f"{key}: {kind} k = {votes} but rounds.models = {voters} models vote")
-        twins, checks = getattr(spec, "twins", None), getattr(spec, "checks", None)
+        twins, checks = declared_twins(spec), getattr(spec, "checks", None)
         reads_checks = hasattr(spec, "checks")  # None: every check the task declares
         if twins is not None and not has_twins(task):
             raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")

@@ -247,6 +247,13 @@ class ConsistencyFilter:
         return consistency_filter(items)
 
 
+def declared_twins(spec: Filter) -> tuple[int, int] | None:
+    """One filter's ``twins`` as ``(shifts, cuts)``; a plain integer (a filter written before cut
+    twins existed) is its shifts. None when it reads no twins."""
+    twins = getattr(spec, "twins", None)
+    return (twins, 0) if isinstance(twins, int) else twins
+
+
 def twin_counts(specs: Iterable[Filter]) -> tuple[int, int] | None:
     """The ``(shifts, cuts)`` extra twins the filters need answered before they run; None when
     no filter reads twins.
@@ -254,7 +261,7 @@ def twin_counts(specs: Iterable[Filter]) -> tuple[int, int] | None:
     >>> twin_counts([LengthFilter(1), ConsistencyFilter(shifts=2)]), twin_counts([LengthFilter(1)])
     ((2, 0), None)
     """
-    return next((s.twins for s in specs if getattr(s, "twins", None) is not None), None)
+    return next((t for t in map(declared_twins, specs) if t is not None), None)
 
 
 def apply_filters(
