@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         if not labels.exists() or not files.config.exists():
             raise ConfigError(f"{labels} or the run's config.yaml is missing: is this a run directory with that round?")
         cfg = load_config(files.config, overrides)
-        if not has_shifted_twins(cfg.task.build()):
+        task = cfg.task.build()
+        if args.shifts and not has_shifted_twins(task):
             raise ConfigError(f"task {cfg.task.name!r} has no shifted twins (no shifted_twins method)")
-        if args.cuts and not has_cut_twins(cfg.task.build()):
+        if args.cuts and not has_cut_twins(task):
             raise ConfigError(f"task {cfg.task.name!r} has no cut twins (no cut_twins method)")
         files, run = RunDir.of(args.run_dir, cfg), Run(cfg, resolve_device(cfg.device))
     except ConfigError as err:
