@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import has_cut_twins, has_shifted_twins, twin_groups
+from selfimprove.consistency import missing_twins, twin_groups
 from selfimprove.evaluate import answer
 from selfimprove.generate import Decoding
 from selfimprove.layout import RunDir
@@ -62,11 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         if not labels.exists() or not files.config.exists():
             raise ConfigError(f"{labels} or the run's config.yaml is missing: is this a run directory with that round?")
         cfg = load_config(files.config, overrides)
-        task = cfg.task.build()
-        if args.shifts and not has_shifted_twins(task):
-            raise ConfigError(f"task {cfg.task.name!r} has no shifted twins (no shifted_twins method)")
-        if args.cuts and not has_cut_twins(task):
-            raise ConfigError(f"task {cfg.task.name!r} has no cut twins (no cut_twins method)")
+        if (reason := missing_twins(cfg.task.build(), args.shifts, args.cuts)) is not None:
+            raise ConfigError(reason)
         files, run = RunDir.of(args.run_dir, cfg), Run(cfg, resolve_device(cfg.device))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -414,7 +414,7 @@ def _check_schedule(cfg: RunConfig, task: Any) -> None:
 
 def _check_filters(cfg: RunConfig, task: Any) -> None:
     """Each filter's declared needs (votes, twins, verifier checks; filters.py) against the run."""
-    from selfimprove.consistency import has_cut_twins, has_shifted_twins, has_twins
+    from selfimprove.consistency import missing_twins
 
     voters = cfg.rounds.k
     for i, spec in enumerate(cfg.rounds.filters):
@@ -426,14 +426,8 @@ def _check_filters(cfg: RunConfig, task: Any) -> None:
             raise ConfigError(f"{key}: {kind} k = {votes} but rounds.models = {voters} models vote")
         twins, checks = declared_twins(spec), getattr(spec, "checks", None)
         reads_checks = hasattr(spec, "checks")  # None: every check the task declares
-        if twins is not None:
-            shifts, cuts = twins
-            if not has_twins(task):
-                raise ConfigError(f"{key}: task {task.name!r} has no consistency twins (no twins method)")
-            if shifts and not has_shifted_twins(task):
-                raise ConfigError(f"{key}: task {task.name!r} has no shifted twins (no shifted_twins method)")
-            if cuts and not has_cut_twins(task):
-                raise ConfigError(f"{key}: task {task.name!r} has no cut twins (no cut_twins method; addition has them)")
+        if twins is not None and (reason := missing_twins(task, *twins)) is not None:
+            raise ConfigError(f"{key}: {reason}")
         if reads_checks and not isinstance(task, HasChecks):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")
         if checks is not None and not set(checks) <= set(task.check_names):

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 
 from selfimprove.tasks.base import HasCutTwins, HasShiftedTwins, HasTwins, Problem, Task, Twin
 
-__all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_twins", "twin_groups", "twins"]
+__all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_twins", "missing_twins", "twin_groups", "twins"]
 
 
 def has_twins(task: Task) -> bool:
@@ -51,6 +51,25 @@ def has_shifted_twins(task: Task) -> bool:
 
 def has_cut_twins(task: Task) -> bool:
     return isinstance(task, HasTwins) and isinstance(task, HasCutTwins)
+
+
+def missing_twins(task: Task, shifts: int = 0, cuts: int = 0) -> str | None:
+    """Why ``task`` cannot give its twins plus ``shifts`` shifted and ``cuts`` cut ones, in one
+    line; None when it can. The config check, ``twin_groups`` and the audit script raise it.
+
+    >>> from selfimprove.tasks import get_task
+    >>> missing_twins(get_task("copy"), shifts=1), missing_twins(get_task("copy"), cuts=1)[:30]
+    (None, "task 'copy' has no cut twins: ")
+    """
+    if not has_twins(task):
+        return f"task {task.name!r} has no consistency twins (it defines no twins(problem, rng))"
+    if shifts and not has_shifted_twins(task):
+        return (f"task {task.name!r} has no shifted twins: shifted twins exist for tasks with "
+                "shifted_twins(problem, rng) only")
+    if cuts and not has_cut_twins(task):
+        return (f"task {task.name!r} has no cut twins: cut twins exist for tasks with cut_twins(problem, rng) "
+                "only (addition has them)")
+    return None
 
 
 def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cuts: int = 0) -> list[Twin]:
@@ -86,12 +105,8 @@ def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 
     >>> len(plain), [[t.prompt for t in group] for group in shifted]
     (1, [['12=', '345='], ['1234=', '5=']])
     """
-    if not has_twins(task):
-        raise ValueError(f"task {task.name!r} has no consistency twins (it defines no twins(problem, rng))")
-    if shifts and not has_shifted_twins(task):
-        raise ValueError(f"shifted twins exist for tasks with shifted_twins(problem, rng) only, not {task.name!r}")
-    if cuts and not has_cut_twins(task):
-        raise ValueError(f"cut twins exist for tasks with cut_twins(problem, rng) only, not {task.name!r}")
+    if (reason := missing_twins(task, shifts, cuts)) is not None:
+        raise ValueError(reason)
     plain = task.twins(problem, rng)
     shifted = [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
     return plain, shifted + [task.cut_twins(problem, rng) for _ in range(cuts)]  # type: ignore[attr-defined]
