@@ -25,6 +25,12 @@ Each task declares its own twins (``twins``, and ``shifted_twins`` for a second 
         length, so a mistake the model makes at a new length whatever the digits (a carry out of
         the top column where there is none) passes them; a short twin does not make it (opt-in,
         ``cuts`` twins per problem, docs/EXPERIMENTS.md U1)
+    addition, split    "4321+8765=" (1234 + 5678) -> "21+65=" (12 + 56, the top digits) together with
+        "431+871=" (134 + 178: the low k = 2 digits, each with a 1 put in front so both keep k + 1
+        digits and none starts with 0): the label's value must be 68 * 10^2 + (312 - 2 * 10^2) = 6912
+        exactly, the carry from below included. Both questions are shorter than the problem, and
+        the rule fixes every digit of the label, so a wrong label passes only if the model errs on
+        the short sums too (opt-in, ``splits`` per problem; one twin that asks two questions)
 
 A wrong label passes only when the model makes the *matching* mistake on every twin, which is
 much rarer than one mistake. An answer that cannot be mapped (malformed, unknown maze node)
@@ -36,9 +42,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from selfimprove.tasks.base import HasCutTwins, HasShiftedTwins, HasTwins, Problem, Task, Twin
+from selfimprove.tasks.base import HasCutTwins, HasShiftedTwins, HasSplitTwins, HasTwins, Problem, Task, Twin
 
-__all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_twins", "missing_twins", "twin_groups", "twins"]
+__all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_split_twins", "has_twins", "missing_twins",
+           "twin_groups", "twin_prompts", "twins"]
 
 
 def has_twins(task: Task) -> bool:
@@ -53,9 +60,13 @@ def has_cut_twins(task: Task) -> bool:
     return isinstance(task, HasTwins) and isinstance(task, HasCutTwins)
 
 
-def missing_twins(task: Task, shifts: int = 0, cuts: int = 0) -> str | None:
-    """Why ``task`` cannot give its twins plus ``shifts`` shifted and ``cuts`` cut ones, in one
-    line; None when it can. The config check, ``twin_groups`` and the audit script raise it.
+def has_split_twins(task: Task) -> bool:
+    return isinstance(task, HasTwins) and isinstance(task, HasSplitTwins)
+
+
+def missing_twins(task: Task, shifts: int = 0, cuts: int = 0, splits: int = 0) -> str | None:
+    """Why ``task`` cannot give its twins plus ``shifts`` shifted, ``cuts`` cut and ``splits``
+    split ones, in one line; None when it can. The config check, ``twin_groups`` and the audit script raise it.
 
     >>> from selfimprove.tasks import get_task
     >>> missing_twins(get_task("copy"), shifts=1), missing_twins(get_task("copy"), cuts=1)[:30]
@@ -69,13 +80,18 @@ def missing_twins(task: Task, shifts: int = 0, cuts: int = 0) -> str | None:
     if cuts and not has_cut_twins(task):
         return (f"task {task.name!r} has no cut twins: cut twins exist for tasks with cut_twins(problem, rng) "
                 "only (addition has them)")
+    if splits and not has_split_twins(task):
+        return (f"task {task.name!r} has no split twins: split twins exist for tasks with "
+                "split_twins(problem, rng) only (addition has them)")
     return None
 
 
-def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cuts: int = 0) -> list[Twin]:
+def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cuts: int = 0,
+          splits: int = 0) -> list[Twin]:
     """The task's twins of ``problem``, then ``shifts`` times its shifted twins (addition: one
     shifted sum each; copy and reverse: one split, two twins), then ``cuts`` times its cut twins
-    (addition: the sum of the top digits); randomness only from ``rng``.
+    (addition: the sum of the top digits), then ``splits`` times its split twins (addition: one
+    twin asking the top and the low sum); randomness only from ``rng``.
 
     >>> from selfimprove.tasks import get_task
     >>> add = get_task("reverse_addition")
@@ -88,16 +104,17 @@ def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cut
     >>> cut.prompt, cut.agrees("21960", "860"), cut.agrees("21961", "860"), cut.agrees("21960", "870")
     ('21+65=', True, False, False)
     """
-    plain, extra = twin_groups(task, problem, rng, shifts, cuts)
+    plain, extra = twin_groups(task, problem, rng, shifts, cuts, splits)
     return plain + [t for group in extra for t in group]
 
 
 def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 0,
-                cuts: int = 0) -> tuple[list[Twin], list[list[Twin]]]:
-    """``twins`` kept apart: the task's twins, and one group per shift, then one per cut (as many
-    twins as the task gives for one: addition one shifted sum or one top-digit sum, copy and
-    reverse the two halves of one split, none where a problem has none). The same draws from
-    ``rng`` as ``twins``; without cuts, the same draws as before cuts existed.
+                cuts: int = 0, splits: int = 0) -> tuple[list[Twin], list[list[Twin]]]:
+    """``twins`` kept apart: the task's twins, and one group per shift, then one per cut, then
+    one per split (as many twins as the task gives for one: addition one shifted sum, one
+    top-digit sum or one two-question split, copy and reverse the two halves of one split, none
+    where a problem has none). The same draws from ``rng`` as ``twins``; without cuts and splits,
+    the same draws as before they existed.
 
     >>> from selfimprove.tasks import get_task
     >>> copy = get_task("copy")
@@ -105,20 +122,35 @@ def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 
     >>> len(plain), [[t.prompt for t in group] for group in shifted]
     (1, [['12=', '345='], ['1234=', '5=']])
     """
-    if (reason := missing_twins(task, shifts, cuts)) is not None:
+    if (reason := missing_twins(task, shifts, cuts, splits)) is not None:
         raise ValueError(reason)
     plain = task.twins(problem, rng)
     shifted = [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
-    return plain, shifted + [task.cut_twins(problem, rng) for _ in range(cuts)]  # type: ignore[attr-defined]
+    cut = [task.cut_twins(problem, rng) for _ in range(cuts)]  # type: ignore[attr-defined]
+    return plain, shifted + cut + [task.split_twins(problem, rng) for _ in range(splits)]  # type: ignore[attr-defined]
+
+
+def twin_prompts(twins: Sequence[Twin]) -> list[str]:
+    """Every prompt the model must answer for ``twins``, in the order ``consistent`` reads the
+    answers (a twin that asks two questions gives two)."""
+    return [prompt for t in twins for prompt in t.prompts]
 
 
 def consistent(original_answer: str, twin_answers: Sequence[str], twins: Sequence[Twin]) -> bool:
-    """True when every twin's answer agrees with the original answer (vacuously with no twins).
+    """True when every twin's answers agree with the original answer (vacuously with no twins).
+    ``twin_answers`` answer ``twin_prompts(twins)``, in that order.
 
     >>> same = Twin("543+21=", lambda a, b: a == b)
     >>> consistent("7530", ["7530"], [same]), consistent("7530", ["7531"], [same])
     (True, False)
     """
-    if len(twin_answers) != len(twins):
-        raise ValueError(f"{len(twins)} twins but {len(twin_answers)} twin answers")
-    return all(t.agrees(original_answer, a) for t, a in zip(twins, twin_answers))
+    asked = sum(len(t.prompts) for t in twins)
+    if len(twin_answers) != asked:
+        raise ValueError(f"{asked} twin questions but {len(twin_answers)} twin answers")
+    offset = 0
+    for t in twins:
+        n = len(t.prompts)
+        if not t.agrees(original_answer, *twin_answers[offset : offset + n]):
+            return False
+        offset += n
+    return True

@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from selfimprove.consistency import consistent, twins
+from selfimprove.consistency import consistent, twin_prompts, twins
 from selfimprove.evaluate import answer, eval_problems
 from selfimprove.filters import Filter, Labelled, apply_filters, twin_counts
 from selfimprove.generate import Decoding
@@ -66,23 +66,24 @@ def label_round(
 
 
 def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, decoding: Decoding,
-                shifts: int = 0, cuts: int = 0) -> None:
+                shifts: int = 0, cuts: int = 0, splits: int = 0) -> None:
     """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
     rng = random.Random(f"twins/{seed}/{round_}/{owner}")
-    twin_sets = [twins(task, p, rng, shifts, cuts) for p in problems]
-    twin_problems = [task.parse(t.prompt) for ts in twin_sets for t in ts]
+    twin_sets = [twins(task, p, rng, shifts, cuts, splits) for p in problems]
+    asked = [twin_prompts(ts) for ts in twin_sets]
+    twin_problems = [task.parse(prompt) for prompts in asked for prompt in prompts]
     twin_answers = answer(model, task, tok, twin_problems, decoding, progress=f"twins r{round_} m{owner}")
     offset = 0
-    for item, ts in zip(items, twin_sets):
-        item.twins_agree = consistent(item.label, twin_answers[offset : offset + len(ts)], ts)
-        offset += len(ts)
+    for item, ts, prompts in zip(items, twin_sets, asked):
+        item.twins_agree = consistent(item.label, twin_answers[offset : offset + len(prompts)], ts)
+        offset += len(prompts)
 
 
 def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, decoding: Decoding,
-                    shifts: int = 0, cuts: int = 0):
+                    shifts: int = 0, cuts: int = 0, splits: int = 0):
     """Label-free difficulty probe: the fraction of fresh problems on which the k models give the
     same answer (with one model: on which its answers pass the consistency twins, ``shifts``
-    shifted and ``cuts`` cut ones included)."""
+    shifted, ``cuts`` cut and ``splits`` split ones included)."""
 
     def probe(difficulty: Difficulty) -> float:
         problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
@@ -91,7 +92,7 @@ def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_
             return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
         items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]
         check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", decoding,
-                    shifts, cuts)
+                    shifts, cuts, splits)
         return sum(bool(i.twins_agree) for i in items) / n
 
     return probe

@@ -36,6 +36,11 @@ def test_the_audit_reproduces_the_runs_filter_and_adds_shifted_twins(tmp_path, c
     assert with_cut <= float(rows["as the run + 1 shift(s)"][0].rstrip("%")) and "1 cut(s) alone" in rows
     for name, (kept, correct, wrong) in rows.items():  # wrong kept = kept labels x (1 - correct)
         assert abs(int(wrong) - 48 * float(kept[:-1]) / 100 * (1 - float(correct[:-1]) / 100)) < 0.6, name
+    assert load_script("audit_twins").main([str(tmp_path), "1", "--shifts", "0", "--cuts", "1", "--splits", "1"]) == 0
+    rows = {line[:44].strip(): line[44:].split() for line in capsys.readouterr().out.splitlines()[2:]
+            if "%" in line[44:]}
+    both = float(rows["as the run + 1 cut(s) + 1 split(s)"][0].rstrip("%"))
+    assert both <= min(float(rows[name][0].rstrip("%")) for name in ("1 cut(s) alone", "1 split(s) alone"))
 
 
 def test_cut_twins_on_a_task_without_them_is_one_line(tmp_path, capsys, load_script):
@@ -63,6 +68,22 @@ def test_a_shift_is_every_shifted_twin_the_task_draws_once(load_script, name, la
     agree = audit.shifted_agreement(task, [(problem, label)] + [(problem, w) for w, _ in wrong], random.Random(0), 3, oracle)
     assert len(asked) == 3 * 3 * twins_per_shift
     assert agree[0] == [True] * 3 and agree[1:] == [[False] * 3] * 2
+
+
+def test_a_split_asks_two_questions_and_rejects_a_wrong_carry_into_the_top_part(load_script):
+    audit, task = load_script("audit_twins"), get_task("reverse_addition")
+    problem = task.parse("4321+8765=")  # 1234 + 5678 = 6912; split at k = 1 or 2
+    asked = []
+
+    def oracle(problems):
+        asked.extend(problems)
+        return [task.solve(p) for p in problems]
+
+    wrong = [task.write_total(problem, 6912 + 10), task.write_total(problem, 6912 - 100)]
+    agree = audit.shifted_agreement(task, [(problem, "21960")] + [(problem, w) for w in wrong], random.Random(0), 0,
+                                    oracle, cuts=0, splits=2)
+    assert len(asked) == 3 * 2 * 2  # three labels, two splits, two questions each
+    assert agree[0] == [True, True] and agree[1:] == [[False, False]] * 2  # answered right, a split fixes every digit
 
 
 def test_a_missing_round_is_one_line(tmp_path, capsys, load_script):

@@ -119,6 +119,7 @@ BAD = [
     (["rounds.filters=[{kind: verifier}]"], "rounds.filters[0]"),
     (["rounds.filters=[{kind: consistency, shifts: 1}]"], "rounds.filters[0]", MAZE),  # addition only
     (["rounds.filters=[{kind: consistency, cuts: 1}]"], "cut twins", MAZE),  # addition only
+    (["rounds.filters=[{kind: consistency, splits: 1}]"], "split twins", MAZE),  # addition only
     (["rounds.filters=[{kind: verifier, checks: [shortest]}]"], "shortest", MAZE),  # not a maze check
     (["eval.high=[30, 30]"], "eval.high", MAZE),  # 30 hops need 31 nodes
     (["eval.low=[1, 10]"], "eval.low..eval.high", MAZE),  # the grid holds (29 hops, 10 nodes)

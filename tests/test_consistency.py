@@ -149,7 +149,7 @@ def test_maze_twin_relabels_the_path():
 
 def test_consistent_needs_one_answer_per_twin_and_is_vacuous_without_twins():
     twin = Twin("p", lambda a, b: a == b)
-    with pytest.raises(ValueError, match="1 twins but 2"):
+    with pytest.raises(ValueError, match="1 twin questions but 2"):
         consistent("1", ["1", "1"], [twin])
     assert consistent("anything", [], [])
 
@@ -313,3 +313,77 @@ def test_a_cut_catches_the_carry_out_mistake_that_passes_every_same_length_twin(
         cut_kept += cut.agrees(flawed(p), flawed(task.parse(cut.prompt)))
     assert same_length_kept > 0.3 * len(wrong)  # the mistake passes the twins of its own length ...
     assert cut_kept == 0  # ... and never the short one
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["reverse_addition", "forward_addition"]), st.integers(1, 20), st.integers(1, 20),
+       st.integers(0, 2**32))
+def test_split_twins_ask_two_shorter_sums_that_fix_the_label_exactly(name, la, lb, seed):
+    task, rng = get_task(name), random.Random(seed)
+    problem = task.from_addends(random.Random(seed).randint(10 ** (la - 1), 10**la - 1),
+                                random.Random(seed + 1).randint(10 ** (lb - 1), 10**lb - 1))
+    label = task.solve(problem)
+    _, groups = twin_groups(task, problem, rng, splits=2)
+    split = [t for group in groups for t in group]
+    if min(la, lb) < 2 or max(la, lb) < 3:
+        assert split == []
+        return
+    assert len(split) == 2
+    for twin in split:
+        top, low = (task.parse(q) for q in twin.prompts)
+        # Both questions are shorter than the problem, with operands of equal length where the
+        # problem's are equal (an equal-length model never saw anything else) and no leading 0.
+        assert max(task.difficulty(top), task.difficulty(low)) < task.difficulty(problem)
+        if la == lb:  # split near the middle (with unequal operands the shorter one bounds the cut)
+            assert max(task.difficulty(top), task.difficulty(low)) <= la // 2 + 2
+        assert len(str(low.a)) == len(str(low.b)) and str(low.a)[0] == str(low.b)[0] == "1"
+        assert (la != lb) or len(str(top.a)) == len(str(top.b))
+        answers = (task.solve(top), task.solve(low))
+        assert twin.agrees(label, *answers) and consistent(label, answers, [twin])
+        # Every other value is rejected: a carry out of the top, a carry into the top part (the
+        # cut's blind spot), a wrong low digit, and malformed answers.
+        k = len(str(low.a)) - 1
+        for off in (10 ** max(la, lb), 10**k, -(10**k), 1, -1):
+            if problem.a + problem.b + off > 0:
+                assert not twin.agrees(task.write_total(problem, problem.a + problem.b + off), *answers)
+        assert not twin.agrees(label + "0", *answers) and not twin.agrees(label, "1+2", answers[1])
+
+
+def test_a_split_catches_the_carry_in_mistake_that_passes_the_cut():
+    """The wrong labels low-agreement rounds kept (docs/EXPERIMENTS.md U3, U5, U6): the top operand
+    columns off by one because the carry coming in from below was misjudged. The cut twin allows
+    the label's top digits to be its answer plus 0 or 1, so it cannot see that carry; the split
+    twin's low sum carries it, and a model right on short sums rejects every such label."""
+    task, rng = get_task("reverse_addition"), random.Random(1)
+    cut_kept = split_kept = 0
+    wrong = 0
+    for _ in range(500):
+        p = task.sample(10, rng)
+        (cut,), (split,) = twin_groups(task, p, rng, cuts=1, splits=1)[1]
+        k = len(str(p.a)) - len(str(task.parse(cut.prompt).a))
+        carry_in = (p.a % 10**k + p.b % 10**k) >= 10**k
+        flawed = task.write_total(p, p.a + p.b + (-(10**k) if carry_in else 10**k))  # the carry in flipped
+        wrong += 1
+        cut_kept += cut.agrees(flawed, task.solve(task.parse(cut.prompt)))
+        split_kept += consistent(flawed, [task.solve(task.parse(q)) for q in split.prompts], [split])
+    assert cut_kept == wrong  # the cut passes every one ...
+    assert split_kept == 0  # ... the split none
+
+
+def test_split_twins_come_last_and_only_for_addition():
+    add = get_task("forward_addition")
+    problem = add.parse("43210+87654=")
+    before = [t.prompts for t in twins(add, problem, random.Random(3), shifts=1, cuts=1)]
+    after = [t.prompts for t in twins(add, problem, random.Random(3), shifts=1, cuts=1, splits=1)]
+    assert after[:-1] == before and len(after[-1]) == 2
+    for name, problem_text in (("copy", "12345="), ("multiplication", "12*34=")):
+        with pytest.raises(ValueError, match="split twins exist for"):
+            twins(get_task(name), get_task(name).parse(problem_text), random.Random(0), splits=1)
+
+
+def test_consistent_reads_as_many_answers_as_a_twin_asks():
+    pair = Twin("1+2=", lambda label, x, y: label == x + y, ("3+4=",))
+    assert pair.prompts == ("1+2=", "3+4=")
+    assert consistent("ab", ["a", "b"], [pair]) and not consistent("ab", ["a", "c"], [pair])
+    with pytest.raises(ValueError, match="2 twin questions but 1 twin answers"):
+        consistent("ab", ["a"], [pair])

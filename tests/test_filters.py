@@ -246,6 +246,7 @@ def test_filters_parse_from_their_config():
     assert FILTERS.parse({"kind": "consistency"}) == ConsistencyFilter()
     assert FILTERS.parse({"kind": "consistency", "shifts": 2}) == ConsistencyFilter(shifts=2)
     assert FILTERS.parse({"kind": "consistency", "shifts": 1, "cuts": 1}) == ConsistencyFilter(shifts=1, cuts=1)
+    assert FILTERS.parse({"kind": "consistency", "splits": 2}).twins == (0, 0, 2)
 
 
 @pytest.mark.parametrize("config, words", [
@@ -261,6 +262,7 @@ def test_filters_parse_from_their_config():
     ({"kind": "consistency", "shifts": True}, "shifts"),
     ({"kind": "consistency", "cuts": -1}, "cuts"),
     ({"kind": "consistency", "cuts": 1.5}, "cuts"),
+    ({"kind": "consistency", "splits": -1}, "splits"),
 ])
 def test_filter_config_errors_name_the_problem(config, words):
     with pytest.raises(ValueError, match=words):

@@ -371,23 +371,23 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
     assert seen and torch.equal(seen[0], expected)
 
 
-@pytest.mark.parametrize("extra", ["shifts: 2", "shifts: 1, cuts: 2"])
-def test_shifted_and_cut_twins_reach_both_the_probe_and_the_filter(tmp_path, monkeypatch, extra):
+@pytest.mark.parametrize("extra, expected", [("shifts: 2", (2, 0, 0)), ("shifts: 1, cuts: 2", (1, 2, 0)),
+                                             ("splits: 1", (0, 0, 1))])
+def test_shifted_cut_and_split_twins_reach_both_the_probe_and_the_filter(tmp_path, monkeypatch, extra, expected):
     from selfimprove import labelling
 
     calls = []
     original = labelling.twins
 
-    def spy(task, problem, rng, shifts=0, cuts=0):
-        calls.append((shifts, cuts))
-        return original(task, problem, rng, shifts, cuts)
+    def spy(task, problem, rng, shifts=0, cuts=0, splits=0):
+        calls.append((shifts, cuts, splits))
+        return original(task, problem, rng, shifts, cuts, splits)
 
     monkeypatch.setattr(labelling, "twins", spy)
     overrides = ["rounds.count=1", "rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 1}",
                  f"rounds.filters=[{{kind: consistency, {extra}}}]", "round0.train.steps=30",
                  "rounds.train.steps=15", "rounds.problems=24", "rounds.probe_problems=8"]
     run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
-    expected = (2, 0) if extra == "shifts: 2" else (1, 2)
     assert len(calls) == 8 + 24 and set(calls) == {expected}  # 8 probed problems, then 24 labelled ones
     stats = json.loads((tmp_path / "round_001" / "filter_stats.json").read_text())
     assert stats["filters"][0]["name"] == "consistency" and stats["labelled"] == 24

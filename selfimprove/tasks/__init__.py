@@ -6,6 +6,7 @@ from selfimprove.tasks.base import (
     HasChecks,
     HasCutTwins,
     HasShiftedTwins,
+    HasSplitTwins,
     HasTwins,
     Problem,
     Task,
@@ -16,5 +17,5 @@ from selfimprove.tasks.base import (
 )
 from selfimprove.tasks.registry import build_task, get_task, register, task_names
 
-__all__ = ["Difficulty", "HasAddends", "HasChecks", "HasCutTwins", "HasShiftedTwins", "HasTwins", "Problem", "Task", "TaskError",
+__all__ = ["Difficulty", "HasAddends", "HasChecks", "HasCutTwins", "HasShiftedTwins", "HasSplitTwins", "HasTwins", "Problem", "Task", "TaskError",
            "Twin", "Verdict", "build_task", "get_task", "parse_difficulty", "register", "task_names"]

@@ -21,7 +21,8 @@ Consistency twins (``selfimprove.consistency``) of ``a + b``: ``b + a`` and ``(a
 (the same sum re-split, digit counts kept), whose answers equal the label; shifted twins
 ``a + (b + e)``, whose answer minus ``e`` must equal it; cut twins ``a // 10^k + b // 10^k``, the
 sum of the top digits only, at most half as long, which the label's top digits must match up to
-the carry coming in from below.
+the carry coming in from below; split twins, one twin asking two shorter sums (the top digits, and
+the low digits with a 1 put in front of each) whose answers fix the label exactly.
 """
 
 from __future__ import annotations
@@ -217,6 +218,38 @@ class Addition:
                     and label // scale - top in (0, 1))
 
         return [Twin(self.prompt(Operands(p.a // scale, p.b // scale)), agrees)]
+
+    def split_twins(self, p: Operands, rng: random.Random) -> list[Twin]:
+        """One twin asking two shorter sums whose answers fix the whole label: the top parts
+        ``a // 10^k + b // 10^k`` and the low parts, each with a 1 put in front,
+        ``(10^k + a % 10^k) + (10^k + b % 10^k)`` (so both keep k + 1 digits and none starts with
+        0). The label's value must be ``top * 10^k + low - 2 * 10^k`` exactly.
+
+        The cut twin can only bound the top digits (the carry from below is unknown to it), so a
+        label whose only mistake is that carry passes it (docs/EXPERIMENTS.md U6); here the low
+        sum carries it. ``k`` is drawn near the middle (the longer question at most one digit
+        longer than the shortest split allows), since the shorter a question the surer the
+        model; none when no split makes both questions shorter than the problem (an operand
+        under 2 digits, or 2 + 2 digits).
+        """
+        shorter, longer = sorted((len(str(p.a)), len(str(p.b))))
+        # top keeps >= 1 digit of each operand; both questions shorter than the problem
+        ks = [k for k in range(1, shorter) if max(longer - k, k + 1) < longer]
+        if not ks:
+            return []
+        best = min(max(longer - k, k + 1) for k in ks)
+        k = rng.choice([k for k in ks if max(longer - k, k + 1) <= best + 1])
+        scale = 10**k
+        top = Operands(p.a // scale, p.b // scale)
+        low = Operands(scale + p.a % scale, scale + p.b % scale)
+
+        def agrees(original: str, top_answer: str, low_answer: str) -> bool:
+            label, high, rest = self.read_total(original), self.read_total(top_answer), self.read_total(low_answer)
+            return (label is not None and high is not None and rest is not None
+                    and self.write_total(p, label) == original.strip()
+                    and 0 <= rest - 2 * scale < 2 * scale and label == high * scale + rest - 2 * scale)
+
+        return [Twin(self.prompt(top), agrees, (self.prompt(low),))]
 
     def addends(self, problem: Operands) -> tuple[int, int]:
         """The two numbers summed (``selfimprove analyze carries`` reads their carry chains)."""

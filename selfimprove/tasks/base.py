@@ -52,10 +52,21 @@ CORRECT = Verdict(True)
 
 @dataclass(frozen=True)
 class Twin:
-    """A twin prompt and the rule ``agrees(original_answer, twin_answer) -> bool``."""
+    """A twin prompt and the rule ``agrees(original_answer, twin_answer) -> bool``.
+
+    A twin may ask more than one question: with ``extra_prompts`` the rule is
+    ``agrees(original_answer, twin_answer, *extra_answers)``, for a check that needs the answers
+    together (a sum split in two parts: the label must be the top part's sum shifted plus the
+    low part's, carry included)."""
 
     prompt: str
-    agrees: Callable[[str, str], bool]
+    agrees: Callable[..., bool]
+    extra_prompts: tuple[str, ...] = ()
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """Every prompt the model answers for this twin, in the order ``agrees`` reads them."""
+        return (self.prompt, *self.extra_prompts)
 
 
 class Task(Protocol):
@@ -155,6 +166,14 @@ class HasCutTwins(Protocol):
     """Shorter twins made of part of the problem: ``consistency: {cuts: N}`` asks for N of them."""
 
     def cut_twins(self, problem: Problem, rng: random.Random) -> list[Twin]: ...
+
+
+@runtime_checkable
+class HasSplitTwins(Protocol):
+    """The problem cut into two shorter ones whose answers together fix the whole label:
+    ``consistency: {splits: N}`` asks for N of them."""
+
+    def split_twins(self, problem: Problem, rng: random.Random) -> list[Twin]: ...
 
 
 @runtime_checkable
