@@ -42,7 +42,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from selfimprove.tasks.base import HasCutTwins, HasShiftedTwins, HasSplitTwins, HasTwins, Problem, Task, Twin
+from selfimprove.tasks.base import (
+    HasCutTwins,
+    HasShiftedTwins,
+    HasSplitTwins,
+    HasTwins,
+    Problem,
+    Task,
+    Twin,
+)
 
 __all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_split_twins", "has_twins", "missing_twins",
            "twin_groups", "twin_prompts", "twins"]
