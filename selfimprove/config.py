@@ -426,7 +426,7 @@ def _check_filters(cfg: RunConfig, task: Any) -> None:
             raise ConfigError(f"{key}: {kind} k = {votes} but rounds.models = {voters} models vote")
         twins, checks = declared_twins(spec), getattr(spec, "checks", None)
         reads_checks = hasattr(spec, "checks")  # None: every check the task declares
-        if twins is not None and (reason := missing_twins(task, *twins)) is not None:
+        if twins is not None and (reason := missing_twins(task, *twins[:3])) is not None:
             raise ConfigError(f"{key}: {reason}")
         if reads_checks and not isinstance(task, HasChecks):
             raise ConfigError(f"{key}: task {task.name!r} has no verifier checks")

@@ -95,11 +95,13 @@ def missing_twins(task: Task, shifts: int = 0, cuts: int = 0, splits: int = 0) -
 
 
 def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cuts: int = 0,
-          splits: int = 0) -> list[Twin]:
+          splits: int = 0, plain: bool = True) -> list[Twin]:
     """The task's twins of ``problem``, then ``shifts`` times its shifted twins (addition: one
     shifted sum each; copy and reverse: one split, two twins), then ``cuts`` times its cut twins
     (addition: the sum of the top digits), then ``splits`` times its split twins (addition: one
-    twin asking the top and the low sum); randomness only from ``rng``.
+    twin asking the top and the low sum); randomness only from ``rng``. ``plain=False`` leaves out
+    the task's own twins (they have the problem's length, so at a new length a right label fails
+    them whenever the model errs on one: agreement ~ accuracy^3 where a split alone gives ~ accuracy).
 
     >>> from selfimprove.tasks import get_task
     >>> add = get_task("reverse_addition")
@@ -112,17 +114,17 @@ def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cut
     >>> cut.prompt, cut.agrees("21960", "860"), cut.agrees("21961", "860"), cut.agrees("21960", "870")
     ('21+65=', True, False, False)
     """
-    plain, extra = twin_groups(task, problem, rng, shifts, cuts, splits)
-    return plain + [t for group in extra for t in group]
+    own, extra = twin_groups(task, problem, rng, shifts, cuts, splits, plain)
+    return own + [t for group in extra for t in group]
 
 
 def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 0,
-                cuts: int = 0, splits: int = 0) -> tuple[list[Twin], list[list[Twin]]]:
+                cuts: int = 0, splits: int = 0, plain: bool = True) -> tuple[list[Twin], list[list[Twin]]]:
     """``twins`` kept apart: the task's twins, and one group per shift, then one per cut, then
     one per split (as many twins as the task gives for one: addition one shifted sum, one
     top-digit sum or one two-question split, copy and reverse the two halves of one split, none
     where a problem has none). The same draws from ``rng`` as ``twins``; without cuts and splits,
-    the same draws as before they existed.
+    the same draws as before they existed. ``plain=False``: no task twins (the first list is empty).
 
     >>> from selfimprove.tasks import get_task
     >>> copy = get_task("copy")
@@ -132,10 +134,10 @@ def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 
     """
     if (reason := missing_twins(task, shifts, cuts, splits)) is not None:
         raise ValueError(reason)
-    plain = task.twins(problem, rng)
+    own = task.twins(problem, rng) if plain else []
     shifted = [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
     cut = [task.cut_twins(problem, rng) for _ in range(cuts)]  # type: ignore[attr-defined]
-    return plain, shifted + cut + [task.split_twins(problem, rng) for _ in range(splits)]  # type: ignore[attr-defined]
+    return own, shifted + cut + [task.split_twins(problem, rng) for _ in range(splits)]  # type: ignore[attr-defined]
 
 
 def twin_prompts(twins: Sequence[Twin]) -> list[str]:

@@ -230,43 +230,49 @@ class ConsistencyFilter:
     # two shorter ones for copy and reverse (it changes the length); cuts: the sum of the top
     # digits alone for addition (a short problem, where a mistake tied to the new length is absent);
     # splits: for addition the top and the low digits' sums, two short problems that together fix
-    # every digit of the label (the cut cannot see the carry from below).
+    # every digit of the label (the cut cannot see the carry from below). plain: false leaves out
+    # the task's own twins (b + a, a re-split), which have the new length and so drop right labels
+    # whenever the model errs on them.
     shifts: int = 0
     cuts: int = 0
     splits: int = 0
+    plain: bool = True
 
     def __post_init__(self) -> None:
         for name in ("shifts", "cuts", "splits"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"consistency {name} must be an integer >= 0, got {value!r}")
+        if not self.plain and not (self.shifts or self.cuts or self.splits):
+            raise ValueError("consistency with plain: false needs shifts, cuts or splits (no twin would be asked)")
 
     @property
-    def twins(self) -> tuple[int, int, int]:
+    def twins(self) -> tuple[int, int, int, bool]:
         """Its items need ``twins_agree``: the twins, ``(shifts, cuts, splits)`` extra ones among them,
-        answered first."""
-        return self.shifts, self.cuts, self.splits
+        answered first, and whether the task's own twins are asked (``plain``)."""
+        return self.shifts, self.cuts, self.splits, self.plain
 
     def apply(self, items: Sequence[Labelled], task: Task) -> tuple[list[Labelled], Stats]:
         return consistency_filter(items)
 
 
-def declared_twins(spec: Filter) -> tuple[int, int, int] | None:
-    """One filter's ``twins`` as ``(shifts, cuts, splits)``; a plain integer (a filter written before
-    cut twins existed) is its shifts, a pair its shifts and cuts. None when it reads no twins."""
+def declared_twins(spec: Filter) -> tuple[int, int, int, bool] | None:
+    """One filter's ``twins`` as ``(shifts, cuts, splits, plain)``; a plain integer (a filter written
+    before cut twins existed) is its shifts, a shorter tuple its first counts (the rest 0, plain
+    true). None when it reads no twins."""
     twins = getattr(spec, "twins", None)
     if twins is None:
         return None
     counts = (twins,) if isinstance(twins, int) else tuple(twins)
-    return (*counts, 0, 0, 0)[:3]  # type: ignore[return-value]
+    return counts + (0, 0, 0, True)[len(counts):]  # type: ignore[return-value]
 
 
-def twin_counts(specs: Iterable[Filter]) -> tuple[int, int, int] | None:
-    """The ``(shifts, cuts, splits)`` extra twins the filters need answered before they run; None
+def twin_counts(specs: Iterable[Filter]) -> tuple[int, int, int, bool] | None:
+    """The ``(shifts, cuts, splits, plain)`` twins the filters need answered before they run; None
     when no filter reads twins.
 
     >>> twin_counts([LengthFilter(1), ConsistencyFilter(shifts=2)]), twin_counts([LengthFilter(1)])
-    ((2, 0, 0), None)
+    ((2, 0, 0, True), None)
     """
     return next((t for t in map(declared_twins, specs) if t is not None), None)
 

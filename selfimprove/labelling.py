@@ -66,10 +66,10 @@ def label_round(
 
 
 def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, round_, owner, decoding: Decoding,
-                shifts: int = 0, cuts: int = 0, splits: int = 0) -> None:
+                shifts: int = 0, cuts: int = 0, splits: int = 0, plain: bool = True) -> None:
     """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
     rng = random.Random(f"twins/{seed}/{round_}/{owner}")
-    twin_sets = [twins(task, p, rng, shifts, cuts, splits) for p in problems]
+    twin_sets = [twins(task, p, rng, shifts, cuts, splits, plain) for p in problems]
     asked = [twin_prompts(ts) for ts in twin_sets]
     twin_problems = [task.parse(prompt) for prompts in asked for prompt in prompts]
     twin_answers = answer(model, task, tok, twin_problems, decoding, progress=f"twins r{round_} m{owner}")
@@ -80,10 +80,11 @@ def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, r
 
 
 def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, decoding: Decoding,
-                    shifts: int = 0, cuts: int = 0, splits: int = 0):
+                    shifts: int = 0, cuts: int = 0, splits: int = 0, plain: bool = True):
     """Label-free difficulty probe: the fraction of fresh problems on which the k models give the
     same answer (with one model: on which its answers pass the consistency twins, ``shifts``
-    shifted, ``cuts`` cut and ``splits`` split ones included)."""
+    shifted, ``cuts`` cut and ``splits`` split ones included, the task's own ones unless not
+    ``plain``)."""
 
     def probe(difficulty: Difficulty) -> float:
         problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
@@ -92,7 +93,7 @@ def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_
             return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
         items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]
         check_twins(models[0], task, tok, problems, items, seed, round_, f"probe{format_difficulty(difficulty)}", decoding,
-                    shifts, cuts, splits)
+                    shifts, cuts, splits, plain)
         return sum(bool(i.twins_agree) for i in items) / n
 
     return probe

@@ -170,7 +170,7 @@ def schedule_probe(run: Run, files: RunDir, r: int, decoding: Decoding):
     load_round(run, files, r - 1)
     n, seed = run.cfg.rounds.probe_problems, run.cfg.seed
     if kind == AGREEMENT:  # the probe asks the same twins the filter will
-        counts = twin_counts(run.cfg.rounds.filters) or (0, 0, 0)
+        counts = twin_counts(run.cfg.rounds.filters) or (0, 0, 0, True)
         return agreement_probe(run.models, run.task, run.tok, n, seed, r, decoding, *counts)
     if kind == ACCURACY:  # the paper's accelerated schedules probe with evaluation accuracy (ground truth)
         return accuracy_probe(run.models, run.task, run.tok, n, seed, r, decoding)

@@ -167,7 +167,7 @@ def test_partner_presets_share_their_round_0():
     from selfimprove.resume import ROUND0_KEYS
 
     partners = [("reverse_addition_unfiltered", "reverse_addition_consistency", "reverse_addition_accelerated"),
-                ("forward_addition_nofilter", "forward_addition_length"), ("reverse", "reverse_accelerated"),
+                ("forward_addition_nofilter", "forward_addition_length", "forward_addition_consistency"), ("reverse", "reverse_accelerated"),
                 ("multiplication_nofilter", "multiplication_majority_length"), ("maze_hops_nofilter", "maze_hops_majority")]
     for group in partners:
         first, *rest = [load_config(ROOT / "configs" / "cpu" / f"{name}.yaml").to_dict() for name in group]

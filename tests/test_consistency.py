@@ -381,6 +381,15 @@ def test_split_twins_come_last_and_only_for_addition():
             twins(get_task(name), get_task(name).parse(problem_text), random.Random(0), splits=1)
 
 
+def test_without_plain_twins_only_the_extra_ones_are_asked():
+    add = get_task("reverse_addition")
+    problem = add.parse("4321+8765=")
+    alone = twins(add, problem, random.Random(0), splits=1, plain=False)
+    assert len(alone) == 1 and len(alone[0].prompts) == 2
+    own, extra = twin_groups(add, problem, random.Random(0), shifts=1, splits=1, plain=False)
+    assert own == [] and len(extra) == 2
+
+
 def test_consistent_reads_as_many_answers_as_a_twin_asks():
     pair = Twin("1+2=", lambda label, x, y: label == x + y, ("3+4=",))
     assert pair.prompts == ("1+2=", "3+4=")

@@ -246,7 +246,8 @@ def test_filters_parse_from_their_config():
     assert FILTERS.parse({"kind": "consistency"}) == ConsistencyFilter()
     assert FILTERS.parse({"kind": "consistency", "shifts": 2}) == ConsistencyFilter(shifts=2)
     assert FILTERS.parse({"kind": "consistency", "shifts": 1, "cuts": 1}) == ConsistencyFilter(shifts=1, cuts=1)
-    assert FILTERS.parse({"kind": "consistency", "splits": 2}).twins == (0, 0, 2)
+    assert FILTERS.parse({"kind": "consistency", "splits": 2}).twins == (0, 0, 2, True)
+    assert FILTERS.parse({"kind": "consistency", "splits": 1, "plain": False}).twins == (0, 0, 1, False)
 
 
 @pytest.mark.parametrize("config, words", [
@@ -263,6 +264,7 @@ def test_filters_parse_from_their_config():
     ({"kind": "consistency", "cuts": -1}, "cuts"),
     ({"kind": "consistency", "cuts": 1.5}, "cuts"),
     ({"kind": "consistency", "splits": -1}, "splits"),
+    ({"kind": "consistency", "plain": False}, "plain: false needs shifts, cuts or splits"),
 ])
 def test_filter_config_errors_name_the_problem(config, words):
     with pytest.raises(ValueError, match=words):

@@ -371,17 +371,17 @@ def test_the_schedule_probes_the_previous_rounds_model_after_a_fork(kind, smoke_
     assert seen and torch.equal(seen[0], expected)
 
 
-@pytest.mark.parametrize("extra, expected", [("shifts: 2", (2, 0, 0)), ("shifts: 1, cuts: 2", (1, 2, 0)),
-                                             ("splits: 1", (0, 0, 1))])
+@pytest.mark.parametrize("extra, expected", [("shifts: 2", (2, 0, 0, True)), ("shifts: 1, cuts: 2", (1, 2, 0, True)),
+                                             ("splits: 1, plain: false", (0, 0, 1, False))])
 def test_shifted_cut_and_split_twins_reach_both_the_probe_and_the_filter(tmp_path, monkeypatch, extra, expected):
     from selfimprove import labelling
 
     calls = []
     original = labelling.twins
 
-    def spy(task, problem, rng, shifts=0, cuts=0, splits=0):
-        calls.append((shifts, cuts, splits))
-        return original(task, problem, rng, shifts, cuts, splits)
+    def spy(task, problem, rng, shifts=0, cuts=0, splits=0, plain=True):
+        calls.append((shifts, cuts, splits, plain))
+        return original(task, problem, rng, shifts, cuts, splits, plain)
 
     monkeypatch.setattr(labelling, "twins", spy)
     overrides = ["rounds.count=1", "rounds.schedule={kind: label_free_accelerated, threshold: 0.0, max_new: 1}",
