@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from selfimprove.config import ConfigError, load_config
-from selfimprove.consistency import consistent, missing_twins, twin_groups, twin_prompts
+from selfimprove.consistency import missing_twins, twin_groups, twins_agree
 from selfimprove.evaluate import answer
 from selfimprove.generate import Decoding
 from selfimprove.layout import RunDir
@@ -40,15 +40,9 @@ def shifted_agreement(task, labelled: list[tuple[object, str]], rng: random.Rand
     splits: do all of its twins agree with the label? ``ask(problems)`` answers the twins'
     problems, in order."""
     groups = [twin_groups(task, problem, rng, shifts, cuts, splits)[1] for problem, _ in labelled]
-    replies = ask([task.parse(q) for per_label in groups for group in per_label for q in twin_prompts(group)])
-    out, offset = [], 0
-    for (_, label), per_label in zip(labelled, groups):
-        out.append([])
-        for group in per_label:
-            n = len(twin_prompts(group))
-            out[-1].append(consistent(label, replies[offset : offset + n], group))
-            offset += n
-    return out
+    checks = [(label, group) for (_, label), per_label in zip(labelled, groups) for group in per_label]
+    agree = iter(twins_agree(checks, lambda prompts: ask([task.parse(q) for q in prompts])))
+    return [[next(agree) for _ in per_label] for per_label in groups]
 
 
 def main(argv: list[str] | None = None) -> int:

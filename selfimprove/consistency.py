@@ -40,7 +40,7 @@ disagrees. A problem with no twin (multiplication a x a; 9 + 9) is consistent by
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from selfimprove.tasks.base import (
     HasCutTwins,
@@ -53,7 +53,7 @@ from selfimprove.tasks.base import (
 )
 
 __all__ = ["Twin", "consistent", "has_cut_twins", "has_shifted_twins", "has_split_twins", "has_twins", "missing_twins",
-           "twin_groups", "twin_prompts", "twins"]
+           "twin_groups", "twin_prompts", "twins", "twins_agree"]
 
 
 def has_twins(task: Task) -> bool:
@@ -144,6 +144,23 @@ def twin_prompts(twins: Sequence[Twin]) -> list[str]:
     """Every prompt the model must answer for ``twins``, in the order ``consistent`` reads the
     answers (a twin that asks two questions gives two)."""
     return [prompt for t in twins for prompt in t.prompts]
+
+
+def twins_agree(checks: Sequence[tuple[str, Sequence[Twin]]], ask: Callable[[list[str]], Sequence[str]]) -> list[bool]:
+    """For each ``(label, twins)``: do the twins' answers agree with the label? ``ask(prompts)``
+    answers every twin question of every check at once (one batch), in order.
+
+    >>> same = Twin("543+21=", lambda a, b: a == b)
+    >>> twins_agree([("7530", [same]), ("7531", [same])], lambda prompts: ["7530"] * len(prompts))
+    [True, False]
+    """
+    asked = [twin_prompts(ts) for _, ts in checks]
+    answers = ask([prompt for prompts in asked for prompt in prompts])
+    out, offset = [], 0
+    for (label, ts), prompts in zip(checks, asked):
+        out.append(consistent(label, answers[offset : offset + len(prompts)], ts))
+        offset += len(prompts)
+    return out
 
 
 def consistent(original_answer: str, twin_answers: Sequence[str], twins: Sequence[Twin]) -> bool:

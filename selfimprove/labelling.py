@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from selfimprove.consistency import consistent, twin_prompts, twins
+from selfimprove.consistency import twins, twins_agree
 from selfimprove.evaluate import answer, eval_problems
 from selfimprove.filters import Filter, Labelled, apply_filters, twin_counts
 from selfimprove.generate import Decoding
@@ -69,14 +69,11 @@ def check_twins(model, task: Task, tok, problems, items: list[Labelled], seed, r
                 shifts: int = 0, cuts: int = 0, splits: int = 0, plain: bool = True) -> None:
     """Sets ``twins_agree`` on every item: the labelling model answers each problem's twins."""
     rng = random.Random(f"twins/{seed}/{round_}/{owner}")
-    twin_sets = [twins(task, p, rng, shifts, cuts, splits, plain) for p in problems]
-    asked = [twin_prompts(ts) for ts in twin_sets]
-    twin_problems = [task.parse(prompt) for prompts in asked for prompt in prompts]
-    twin_answers = answer(model, task, tok, twin_problems, decoding, progress=f"twins r{round_} m{owner}")
-    offset = 0
-    for item, ts, prompts in zip(items, twin_sets, asked):
-        item.twins_agree = consistent(item.label, twin_answers[offset : offset + len(prompts)], ts)
-        offset += len(prompts)
+    checks = [(item.label, twins(task, p, rng, shifts, cuts, splits, plain)) for item, p in zip(items, problems)]
+    agree = twins_agree(checks, lambda prompts: answer(model, task, tok, [task.parse(q) for q in prompts], decoding,
+                                                       progress=f"twins r{round_} m{owner}"))
+    for item, ok in zip(items, agree):
+        item.twins_agree = ok
 
 
 def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_: int, decoding: Decoding,

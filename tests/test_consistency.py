@@ -249,13 +249,19 @@ def test_twin_groups_are_twins_kept_apart_from_the_same_draws(name):
     assert len(shifted) == 3 and all(len(group) == (1 if "addition" in name else 2) for group in shifted)
 
 
+def addition_of_lengths(name, la, lb, seed):
+    """``name``'s task, a sum of an ``la``-digit and an ``lb``-digit number, and an rng for its twins."""
+    task = get_task(name)
+    problem = task.from_addends(random.Random(seed).randint(10 ** (la - 1), 10**la - 1),
+                                random.Random(seed + 1).randint(10 ** (lb - 1), 10**lb - 1))
+    return task, problem, random.Random(seed)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["reverse_addition", "forward_addition"]), st.integers(1, 20), st.integers(1, 20),
        st.integers(0, 2**32))
 def test_cut_twins_are_the_top_digits_at_most_half_as_long_and_agree_with_the_oracle(name, la, lb, seed):
-    task, rng = get_task(name), random.Random(seed)
-    problem = task.from_addends(random.Random(seed).randint(10 ** (la - 1), 10**la - 1),
-                                random.Random(seed + 1).randint(10 ** (lb - 1), 10**lb - 1))
+    task, problem, rng = addition_of_lengths(name, la, lb, seed)
     label = task.solve(problem)
     _, groups = twin_groups(task, problem, rng, cuts=2)
     cut = [t for group in groups for t in group]
@@ -319,9 +325,7 @@ def test_a_cut_catches_the_carry_out_mistake_that_passes_every_same_length_twin(
 @given(st.sampled_from(["reverse_addition", "forward_addition"]), st.integers(1, 20), st.integers(1, 20),
        st.integers(0, 2**32))
 def test_split_twins_ask_two_shorter_sums_that_fix_the_label_exactly(name, la, lb, seed):
-    task, rng = get_task(name), random.Random(seed)
-    problem = task.from_addends(random.Random(seed).randint(10 ** (la - 1), 10**la - 1),
-                                random.Random(seed + 1).randint(10 ** (lb - 1), 10**lb - 1))
+    task, problem, rng = addition_of_lengths(name, la, lb, seed)
     label = task.solve(problem)
     _, groups = twin_groups(task, problem, rng, splits=2)
     split = [t for group in groups for t in group]
