@@ -27,6 +27,7 @@ from selfimprove.errors import UserError
 from selfimprove.filters import FILTERS, Filter, declared_twins
 from selfimprove.loggers import LogSection
 from selfimprove.noise import LabelNoise, RandomLabels
+from selfimprove.prelude import Prelude
 from selfimprove.registry import Registry, as_config
 from selfimprove.schedules import AGREEMENT, SCHEDULES, Schedule, default_schedule
 from selfimprove.tasks.base import Difficulty, HasChecks, Task
@@ -101,6 +102,9 @@ class Round0Section:
     # null: round 0 is round0.train's schedule. {max, steps, warmup_steps, decay_steps, mastery}: while D0 is not
     # mastered at the end of it, up to max more warmup-stable-decay cycles on the same model (cycles.py).
     cycles: Cycles | None = None
+    # null: round 0 trains on all of D0 from the start. {high, steps, batch_size, lr, warmup_steps, decay_steps}:
+    # first a prelude on D0's range cut at `high`, on small batches, then round0.train on all of D0 (prelude.py).
+    prelude: Prelude | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -367,6 +371,16 @@ def validate(cfg: RunConfig) -> None:
     if curriculum is not None and curriculum.pace == "mastery" and curriculum.check_every % cfg.round0.train.bucket:
         raise ConfigError(f"round0.curriculum.check_every ({curriculum.check_every}) must be a multiple of "
                           f"round0.train.bucket ({cfg.round0.train.bucket}): a level opens where a bucket starts")
+    prelude = cfg.round0.prelude
+    if prelude is not None:
+        try:
+            task.check_difficulty(prelude.high)
+        except TaskError as err:
+            raise ConfigError(f"round0.prelude.high: {err}") from None
+        low, cut, high = (_axes(d) for d in (cfg.round0.low, prelude.high, cfg.round0.high))
+        if len(cut) != len(high) or any(not a <= c <= b for a, c, b in zip(low, cut, high)) or cut == high:
+            raise ConfigError(f"round0.prelude.high {list(cut)} must lie in round0.low..round0.high "
+                              f"({list(low)}..{list(high)}) and below round0.high: the prelude trains on part of D0")
     if curriculum is not None and cfg.round0.cycles is not None:
         raise ConfigError("round0.cycles and round0.curriculum cannot be combined: a curriculum's batches depend on "
                           "when its levels opened, a cycle's on the step alone; set one of them to null")

@@ -107,6 +107,11 @@ class RunDir:
         """Model m's round-0 mastery checks (``round0.cycles``, cycles.py)."""
         return self.round(0) / f"{self.prefix(m)}cycles.json"
 
+    @property
+    def prelude(self) -> Path:
+        """The folder of round 0's prelude checkpoints (``round0.prelude``, prelude.py), one per model."""
+        return self.round(0) / "prelude"
+
     # --- records ---------------------------------------------------------------------------
 
     def write_json(self, path: Path, record: Any, indent: int | None = None) -> None:

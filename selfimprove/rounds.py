@@ -25,7 +25,6 @@ import torch
 from selfimprove import distributed, hardware
 from selfimprove.checkpoint import has_checkpoint, save_checkpoint
 from selfimprove.config import RunConfig, to_plain
-from selfimprove.cycles import mastered, round0_cycles
 from selfimprove.data import BatchPlan
 from selfimprove.evaluate import accuracy_probe, evaluate, grid
 from selfimprove.filters import twin_counts
@@ -37,10 +36,10 @@ from selfimprove.layout import RunDir
 from selfimprove.loggers import open_loggers, round_scalars
 from selfimprove.networks import check_sources
 from selfimprove.resume import fork_base, prepare_run_dir
+from selfimprove.round0 import train_round0
 from selfimprove.run import (
     Run,
     build_models,
-    d0_accuracy,
     initial_problems,  # noqa: F401 (analysis/carry_eval.py imports D0's problems from here)
     load_model,
     load_round,
@@ -239,36 +238,6 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
         steps.append(max(start, end))  # the step of the model's last checkpoint
     run.loaded = None  # trained: no longer round r-1's models
     return steps[0]
-
-
-def train_round0(run: Run, files: RunDir, m: int, batches, start: int, checkpoint, log) -> int:
-    """Round 0 of model m from step ``start``: round0.train's schedule, then, with ``round0.cycles``,
-    more cycles until a check finds D0 mastered (cycles.py); returns the step round 0 ends at."""
-    cycles, record = run.cfg.round0.cycles, files.cycles(m)
-    checks = read_json(record) if files.exists(record) else []
-    for cycle in round0_cycles(run.cfg.round0.train, cycles):
-        if start < cycle.end:
-            where = f"round 0, model {m}" + (f", cycle {cycle.index}" if cycle.index else "")
-            train_steps(run.models[m], run.optimizers[m], cycle.train, lambda s, o=cycle.offset: batches(s + o),
-                        max(start - cycle.offset, 0), lambda s, o=cycle.offset: checkpoint(s + o),
-                        desc=f"train r0 m{m}" + (f" cycle {cycle.index}" if cycle.index else ""), where=where)
-            start = cycle.end
-        if cycles is None or cycle.index == cycles.max:
-            return cycle.end
-        if start > cycle.end:  # a later cycle's checkpoint: this check was made, and said "go on"
-            continue
-        if len(checks) <= cycle.index:  # not read back from a killed attempt: check now
-            accuracy = d0_accuracy(run, m, cycles.check_problems, cycle.index)
-            checks.append({"cycle": cycle.index, "step": cycle.end, "accuracy": accuracy,
-                           "mastered": mastered(accuracy, cycles)})
-            files.write_json(record, checks, indent=1)
-        check = checks[cycle.index]
-        worst = min(check["accuracy"], key=check["accuracy"].get)
-        log(f"round   0 | model {m} at step {cycle.end}: D0's weakest level {worst} at {check['accuracy'][worst]:.1%}"
-            + (" | mastered" if check["mastered"] else f" < {cycles.mastery:.0%}: cycle {cycle.index + 1} of {cycles.max}"))
-        if check["mastered"]:
-            return cycle.end
-    raise AssertionError("unreachable: the last cycle returns")
 
 
 def training_sets(sets: list, r: int, keep_round0: bool) -> list:

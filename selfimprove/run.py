@@ -115,11 +115,13 @@ def frontier_accuracy(run: Run, m: int):
     return accuracy
 
 
-def d0_accuracy(run: Run, m: int, n: int, cycle: int) -> dict[str, float]:
-    """Model m's exact-match accuracy on every cell of D0's range, ``n`` fresh problems each, from the
-    stream ``round0-check/<cycle>`` (ground truth inside D0's range: round0.cycles only)."""
+def d0_accuracy(run: Run, m: int, n: int, cycle: int, r0=None) -> dict[str, float]:
+    """Model m's exact-match accuracy on every cell of D0's range (or of ``r0``'s: the prelude's),
+    ``n`` fresh problems each, from the stream ``round0-check/<cycle>`` (ground truth inside D0's
+    range: round0.cycles only)."""
+    r0 = r0 or run.cfg.round0
     decoding = Decoding(run.cfg.eval.batch_size, inference_precision(run.cfg, run.device))
-    results = evaluate(run.models[m], run.task, run.tok, grid(run.cfg.round0.low, run.cfg.round0.high), n,
+    results = evaluate(run.models[m], run.task, run.tok, grid(r0.low, r0.high), n,
                        run.order_seed(m), decoding, stream=f"round0-check/{cycle}")
     return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
 
@@ -143,11 +145,18 @@ def initial_set(run: Run, m: int) -> tuple[TokenSet, list[TokenSet] | None]:
     and with ``round0.curriculum`` the same rows split by level (else None)."""
     r0 = run.cfg.round0
     problems = initial_problems(run.task, r0, run.d0_seed(m))
-    levels = r0.levels or len(grid(r0.low, r0.high))  # its weight under rounds.mixture = levels
-    d0 = build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], levels)
+    d0 = d0_problems_set(run, m, r0, problems)
     if r0.curriculum is None:
         return d0, None
     return d0, split_by_level(d0, [run.task.difficulty(p) for p in problems])
+
+
+def d0_problems_set(run: Run, m: int, r0, problems: list | None = None) -> TokenSet:
+    """Model m's oracle-labelled problems in ``r0.low .. r0.high``, drawn as D0 is: D0 itself, or
+    with ``r0.high`` cut to ``round0.prelude.high`` the prelude's set."""
+    problems = initial_problems(run.task, r0, run.d0_seed(m)) if problems is None else problems
+    levels = r0.levels or len(grid(r0.low, r0.high))  # its weight under rounds.mixture = levels
+    return build_token_set(run.tok, [(run.task.prompt(p), run.task.solve(p)) for p in problems], levels)
 
 
 def initial_problems(task, r0, model_seed: int) -> list:

@@ -1,7 +1,7 @@
 """Toy scale: any config, paper presets included, shrunk to seconds on a CPU (``scale=tiny``).
 
 What shrinks: the model (1 layer, width 32), D0, training steps (warmup and decay kept in
-proportion; round 0's cycles too), rounds (at most 2), problems per round, probe problems, evaluation problems per
+proportion; round 0's cycles and prelude too), rounds (at most 2), problems per round, probe problems, evaluation problems per
 cell. What stays: the task and its difficulties, the schedule (probes included), every filter,
 the number of voting models and the voting variant, the evaluation grid and its window, the
 mixture and precision settings: every code path a full run takes, at a size that proves it runs::
@@ -51,6 +51,12 @@ def apply_scale(cfg):
         round0 = replace(round0, cycles=replace(c, steps=shrunk.steps, warmup_steps=shrunk.warmup_steps,
                                                 decay_steps=shrunk.decay_steps,
                                                 check_problems=min(c.check_problems, TINY["eval.n"])))
+    if r0.prelude is not None:  # as short as round 0, on batches no larger
+        pre = r0.prelude
+        shrunk = _train(TrainConfig(steps=pre.steps, batch_size=pre.batch_size, warmup_steps=pre.warmup_steps,
+                                    decay_steps=pre.decay_steps), TINY["round0.steps"])
+        round0 = replace(round0, prelude=replace(pre, steps=shrunk.steps, batch_size=shrunk.batch_size,
+                                                 warmup_steps=shrunk.warmup_steps, decay_steps=shrunk.decay_steps))
     rounds = replace(rs, count=min(rs.count, TINY["rounds.count"]), problems=min(rs.problems, TINY["rounds.problems"]),
                      probe_problems=min(rs.probe_problems, TINY["rounds.probe_problems"]),
                      label_batch_size=min(rs.label_batch_size, TINY["label_batch_size"]),

@@ -108,7 +108,7 @@ def test_mastery_opens_the_next_level_only_when_the_frontier_is_learnt():
 
 
 def test_a_mastery_round0_resumed_after_a_crash_opens_the_same_levels(tmp_path, monkeypatch):
-    from selfimprove import rounds
+    from selfimprove import round0, rounds
     from selfimprove import run as run_module
 
     # Every check passes (a real model this small learns nothing in 60 steps): what is tested is that
@@ -117,7 +117,7 @@ def test_a_mastery_round0_resumed_after_a_crash_opens_the_same_levels(tmp_path, 
     overrides = ["rounds.count=0", "round0.curriculum.pace=mastery", "round0.curriculum.check_every=16"]
     cfg = load_config(SMOKE, overrides)
     rounds.run_rounds(cfg, tmp_path / "whole", log=lambda line: None)
-    real = rounds.train_steps
+    real = round0.train_steps
 
     def crash_at_25(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
         def checkpoint(step):
@@ -126,12 +126,12 @@ def test_a_mastery_round0_resumed_after_a_crash_opens_the_same_levels(tmp_path, 
                 raise KeyboardInterrupt("simulated crash")
         return real(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
 
-    monkeypatch.setattr(rounds, "train_steps", crash_at_25)
+    monkeypatch.setattr(round0, "train_steps", crash_at_25)
     with pytest.raises(KeyboardInterrupt):
         rounds.run_rounds(cfg, tmp_path / "crashed", log=lambda line: None)
     state = json.loads((tmp_path / "crashed" / "round_000" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 25 and state["curriculum"] == {"opened": [16]}
-    monkeypatch.setattr(rounds, "train_steps", real)
+    monkeypatch.setattr(round0, "train_steps", real)
     rounds.run_rounds(cfg, tmp_path / "crashed", log=lambda line: None)
     final = json.loads((tmp_path / "crashed" / "round_000" / "checkpoint" / "state.json").read_text())
     assert final["curriculum"] == {"opened": [16, 32]}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from selfimprove import rounds
+from selfimprove import round0, rounds
 from selfimprove.config import ConfigError, load_config
 from selfimprove.cycles import Cycles, mastered, round0_cycles
 from selfimprove.train import TrainConfig, lr_at
@@ -52,7 +52,7 @@ def test_cycles_and_a_curriculum_cannot_be_combined():
 def _run(tmp_path, name, overrides, monkeypatch=None, accuracy=None):
     """A smoke run's round 0; with ``accuracy(cycle)``, the D0 check answers that instead of the model."""
     if accuracy is not None:
-        monkeypatch.setattr(rounds, "d0_accuracy", lambda run, m, n, cycle: accuracy(cycle))
+        monkeypatch.setattr(round0, "d0_accuracy", lambda run, m, n, cycle, r0=None: accuracy(cycle))
     lines = []
     rounds.run_rounds(load_config(SMOKE, overrides), tmp_path / name, log=lines.append)
     folder = tmp_path / name / "round_000"
@@ -99,7 +99,7 @@ def test_a_cycling_round0_killed_and_rerun_ends_as_the_uninterrupted_one(tmp_pat
     overrides = [*CYCLES, "round0.train.checkpoint_every=10"]
     never = lambda c: {"1": 1.0, "2": 0.5, "3": 0.0}
     whole, whole_checks, whole_weights, _ = _run(tmp_path, "whole", overrides, monkeypatch, never)
-    real = rounds.train_steps
+    real = round0.train_steps
 
     def crash(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
         mine = desc.endswith(f"cycle {cycle}")
@@ -112,13 +112,13 @@ def test_a_cycling_round0_killed_and_rerun_ends_as_the_uninterrupted_one(tmp_pat
                 raise KeyboardInterrupt("simulated crash")
         return real(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
 
-    monkeypatch.setattr(rounds, "train_steps", crash)
+    monkeypatch.setattr(round0, "train_steps", crash)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, "crashed", overrides)
     folder = tmp_path / "crashed" / "round_000"
     assert json.loads((folder / "checkpoint" / "state.json").read_text())["step"] == 60 + 20 * (cycle - 1) + local
     assert len(json.loads((folder / "cycles.json").read_text())) == cycle
-    monkeypatch.setattr(rounds, "train_steps", real)
+    monkeypatch.setattr(round0, "train_steps", real)
     record, checks, weights, _ = _run(tmp_path, "crashed", overrides)
     assert record["step"] == whole["step"] == 100 and checks == whole_checks
     assert all((weights[k] == whole_weights[k]).all() for k in whole_weights)
