@@ -46,7 +46,7 @@ def train_prelude(run: Run, files: RunDir, m: int, log) -> None:
 
     span = f"{format_difficulty(r0.low)}–{format_difficulty(prelude.high)}"
     end = train_in_cycles(run, m, opt, tcfg, lambda s: plan.batch([d0], s, run.tok.pad_id), start, checkpoint,
-                          Stage(f"prelude m{m}", f"round 0 prelude, model {m}", f"the prelude's {span}",
+                          Stage(f"prelude m{m}", f"round 0 prelude, model {m}", "the prelude",
                                 folder / f"{prefix}cycles.json", cut), files, log)
     checkpoint(end, finished=True)
     log(f"round   0 | model {m}: prelude on {span} done ({end} steps at batch {tcfg.batch_size})")
@@ -69,7 +69,7 @@ class Stage:
 
     desc: str
     where: str
-    levels: str  # the levels a check scores, in the log line: "D0", "the prelude's 1–4"
+    levels: str  # whose levels a check scores, in the log line: "D0", "the prelude"
     record: Path  # its cycles.json
     range: Round0Section  # its low .. high: the cells a check scores
 

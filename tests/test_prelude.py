@@ -118,4 +118,4 @@ def test_with_cycles_the_prelude_cycles_until_its_own_range_is_mastered(tmp_path
     assert [(c["step"], c["mastered"]) for c in prelude] == [(20, False), (30, True)]
     assert asked == [(2, 0), (2, 1), (3, 0)]  # then round 0 proper, checked on all of D0 and mastered
     assert any("prelude on 1–2 done (30 steps at batch 8)" in line for line in lines)
-    assert any("the prelude's 1–2's weakest level 2 at 50.0%" in line for line in lines)
+    assert any("the prelude's weakest level 2 at 50.0%" in line for line in lines)
