@@ -10,7 +10,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHORT = [
     "model.n_layer=1", "model.n_embd=32", "model.n_head=2", "model.mlp_hidden=64",
     "round0.examples=2000", "round0.train.steps=40", "round0.train.warmup_steps=5", "round0.train.decay_steps=10",
-    "round0.prelude.steps=20", "round0.prelude.batch_size=16", "round0.prelude.warmup_steps=2", "round0.prelude.decay_steps=5",
     # a 40-step model never masters 1-8 digits, so round 0 runs both of its extra cycles: keep them short
     "round0.cycles.steps=10", "round0.cycles.warmup_steps=2", "round0.cycles.decay_steps=5", "round0.cycles.check_problems=8",
     "rounds.count=2", "rounds.problems=48", "rounds.train.steps=10", "rounds.train.decay_steps=5",
@@ -27,12 +26,6 @@ def test_shortened_demo_runs_and_reports(tmp_path, capsys):
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-2] == f"report: {out / 'report.md'}"
     assert "round 0 trained on 1–8" in printed[-1] and "rounds done: 3" in printed[-1]
-    # the prelude on 1-4 digits ran first, not mastering its range either: 20 steps and two 10-step cycles
-    assert any("prelude on 1–4 done (40 steps at batch 16)" in line for line in printed)
-    prelude = json.loads((out / "round_000" / "prelude" / "cycles.json").read_text())
-    assert [(c["step"], c["mastered"], list(c["accuracy"])) for c in prelude] == [
-        (20, False, ["1", "2", "3", "4"]), (30, False, ["1", "2", "3", "4"])]
-    assert (out / "round_000" / "prelude" / "checkpoint" / "model.safetensors").exists()
     # checked after round 0's schedule and after cycle 1, not mastered either time; cycle 2 is the last
     checks = json.loads((out / "round_000" / "cycles.json").read_text())
     assert [(c["step"], c["mastered"]) for c in checks] == [(40, False), (50, False)]
