@@ -3,15 +3,21 @@
 A small NoPE model learns reverse addition in a sudden click (the alignment that makes every
 length come at once) whose step is a draw over the training noise; trained on all of 1-8 digits
 at batch 128 it comes anywhere between 6,000 and 10,000+ steps, or not at all (docs/EXPERIMENTS.md
-B-, G-, H-series). On 1-4 digits at batch 32 the same model clicked on every seed tried within
-7,200 steps (T6), about 2.5 minutes on 2 cores, and a model that has clicked learns the longer
-lengths of D0 in a few thousand steps more (R1). The prelude is that first stage::
+B-, G-, H-series). On 1-4 digits at batch 32 a click is cheaper (~2.7 min for 7,200 steps on 2
+cores), and a model that has clicked learns the longer lengths of D0 in 2,000 steps more. The
+prelude is that first stage::
 
     round0: {low: 1, high: 8, prelude: {high: 4, steps: 7200, batch_size: 32, lr: 0.003, decay_steps: 3600},
              train: {steps: 2000, lr: 0.001, ...}}
     prelude   steps 0 - 7,199 on D0's own recipe limited to 1-4 digits (fresh oracle problems
-              drawn as D0 is), its own optimizer and learning-rate schedule
+              drawn as D0 is), its own optimizer and learning-rate schedule; with round0.cycles,
+              more cycles until a check finds 1-4 mastered
     round 0   round0.train's schedule on all of D0, from the prelude's weights with a fresh optimizer
+
+It moves the lottery rather than removing it: on the demo's model seeds 0 and 1 clicked in the
+prelude's first 7,200 steps and seeds 2 and 3 only in its second extra cycle (by 17,200 steps; round 0
+in 6-11 min instead of 15-23), but seed 4, whose 10,000-step round 0 clicks, did not click in 17,200 prelude steps
+(EXPERIMENTS R1, Y1); the demo does not use it.
 
 Everything not named here (weight decay, betas, bucket, precision, checkpoints) is round0.train's.
 The prelude trains on oracle labels inside D0's range, in round 0, which is supervised training:
