@@ -1,4 +1,5 @@
-"""Helpers the tests share for reading run directories (imported by name: tests/ is on sys.path)."""
+"""Helpers the tests share for reading run directories and interrupting runs (imported by name: tests/
+is on sys.path)."""
 
 import json
 from pathlib import Path
@@ -13,3 +14,22 @@ def evals(run_dir: Path) -> dict:
         record.pop("phase_s", None)  # seconds too
         out[path.parent.name] = record
     return out
+
+
+def crashing(train_steps, mine, step: int):
+    """``train_steps`` that kills the training stage whose progress label ``desc`` satisfies
+    ``mine(desc)``: before its first step when ``step`` is 0, else right after its checkpoint at
+    ``step`` is written (a simulated kill; other stages train as usual)."""
+
+    def crash(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
+        hit = mine(desc)
+        if hit and step == 0:
+            raise KeyboardInterrupt("simulated crash before the stage's first step")
+
+        def checkpoint(s):
+            on_checkpoint(s)
+            if hit and s == step:
+                raise KeyboardInterrupt("simulated crash")
+        return train_steps(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
+
+    return crash

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from run_records import crashing
 from safetensors.torch import load_file
 
 from selfimprove.cli import main
@@ -118,15 +119,7 @@ def test_a_mastery_round0_resumed_after_a_crash_opens_the_same_levels(tmp_path, 
     cfg = load_config(SMOKE, overrides)
     rounds.run_rounds(cfg, tmp_path / "whole", log=lambda line: None)
     real = round0.train_steps
-
-    def crash_at_25(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
-        def checkpoint(step):
-            on_checkpoint(step)
-            if step == 25:
-                raise KeyboardInterrupt("simulated crash")
-        return real(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
-
-    monkeypatch.setattr(round0, "train_steps", crash_at_25)
+    monkeypatch.setattr(round0, "train_steps", crashing(real, lambda desc: True, 25))
     with pytest.raises(KeyboardInterrupt):
         rounds.run_rounds(cfg, tmp_path / "crashed", log=lambda line: None)
     state = json.loads((tmp_path / "crashed" / "round_000" / "checkpoint" / "state.json").read_text())

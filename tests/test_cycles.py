@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from run_records import crashing
 from safetensors.torch import load_file
 
 from selfimprove import round0, rounds
@@ -100,19 +101,7 @@ def test_a_cycling_round0_killed_and_rerun_ends_as_the_uninterrupted_one(tmp_pat
     never = lambda c: {"1": 1.0, "2": 0.5, "3": 0.0}
     whole, whole_checks, whole_weights, _ = _run(tmp_path, "whole", overrides, monkeypatch, never)
     real = round0.train_steps
-
-    def crash(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
-        mine = desc.endswith(f"cycle {cycle}")
-        if mine and local == 0:
-            raise KeyboardInterrupt("simulated crash")
-
-        def checkpoint(step):
-            on_checkpoint(step)
-            if mine and step == local:
-                raise KeyboardInterrupt("simulated crash")
-        return real(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
-
-    monkeypatch.setattr(round0, "train_steps", crash)
+    monkeypatch.setattr(round0, "train_steps", crashing(real, lambda desc: desc.endswith(f"cycle {cycle}"), local))
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, "crashed", overrides)
     folder = tmp_path / "crashed" / "round_000"

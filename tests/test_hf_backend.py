@@ -13,7 +13,7 @@ import pytest
 import torch
 
 pytest.importorskip("peft")
-from run_records import evals
+from run_records import crashing, evals
 from tokenizers import Regex, pre_tokenizers
 from tokenizers import Tokenizer as RawTokenizer
 from tokenizers.models import WordLevel
@@ -148,15 +148,7 @@ def test_a_lora_run_resumed_after_a_crash_equals_the_uninterrupted_run(llama, tm
     assert (tmp_path / "whole" / "round_001" / "checkpoint" / "optimizer.safetensors").exists()
 
     real = rounds.train_steps
-
-    def crash_in_round_1(model, opt, cfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
-        def checkpoint(step):
-            on_checkpoint(step)
-            if desc.startswith("train r1") and step == 20:
-                raise KeyboardInterrupt("simulated crash")
-        return real(model, opt, cfg, get_batch, start, checkpoint, desc, where)
-
-    monkeypatch.setattr(rounds, "train_steps", crash_in_round_1)
+    monkeypatch.setattr(rounds, "train_steps", crashing(real, lambda desc: desc.startswith("train r1"), 20))
     with pytest.raises(KeyboardInterrupt):
         run_rounds(cfg, tmp_path / "resumed", log=lambda line: None)
     monkeypatch.setattr(rounds, "train_steps", real)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from run_records import crashing
 from safetensors.torch import load_file
 
 from selfimprove import round0, rounds
@@ -61,19 +62,8 @@ def test_the_prelude_is_a_short_run_on_part_of_d0_then_a_warm_start(tmp_path):
 def test_a_run_killed_in_or_after_the_prelude_resumes_to_the_same_model(tmp_path, monkeypatch, stage, step):
     whole = _weights(_run(tmp_path / "whole", PRELUDE))
     real = round0.train_steps
-
-    def crash(model, opt, tcfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
-        mine = desc.startswith("prelude") == (stage == "prelude")
-        if mine and step == 0:
-            raise KeyboardInterrupt("simulated crash before round 0's first step")
-
-        def checkpoint(s):
-            on_checkpoint(s)
-            if mine and s == step:
-                raise KeyboardInterrupt("simulated crash")
-        return real(model, opt, tcfg, get_batch, start, checkpoint, desc, where)
-
-    monkeypatch.setattr(round0, "train_steps", crash)
+    monkeypatch.setattr(round0, "train_steps",
+                        crashing(real, lambda desc: desc.startswith("prelude") == (stage == "prelude"), step))
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "crashed", PRELUDE)
     assert not (tmp_path / "crashed" / "round_000" / "checkpoint").exists()  # killed before round 0 proper saved

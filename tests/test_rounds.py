@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from run_records import evals
+from run_records import crashing, evals
 
 from selfimprove.cli import main
 from selfimprove.config import load_config, to_plain
@@ -139,17 +139,7 @@ def test_resume_after_a_crash_mid_round_equals_the_uninterrupted_run(smoke_run, 
     from selfimprove import rounds
 
     real = rounds.train_steps
-    calls = {"n": 0}
-
-    def crash_in_round_1(model, opt, cfg, get_batch, start=0, on_checkpoint=None, desc=None, where=""):
-        def checkpoint(step):
-            on_checkpoint(step)
-            calls["n"] += 1
-            if desc.startswith("train r1") and step == 20:
-                raise KeyboardInterrupt("simulated crash")
-        return real(model, opt, cfg, get_batch, start, checkpoint, desc, where)
-
-    monkeypatch.setattr(rounds, "train_steps", crash_in_round_1)
+    monkeypatch.setattr(rounds, "train_steps", crashing(real, lambda desc: desc.startswith("train r1"), 20))
     cfg = load_config(SMOKE)
     with pytest.raises(KeyboardInterrupt):
         run_rounds(cfg, tmp_path, log=lambda line: None)
