@@ -36,6 +36,15 @@ def _train(t: TrainConfig, steps: int) -> TrainConfig:
                    checkpoint_every=min(t.checkpoint_every, TINY["checkpoint_every"]))
 
 
+def _schedule(section, **changes):
+    """``section`` (round0.cycles or round0.prelude) with its steps, warmup and decay shrunk as ``_train``
+    shrinks round 0's, and ``changes``."""
+    shrunk = _train(TrainConfig(steps=section.steps, warmup_steps=section.warmup_steps,
+                                decay_steps=section.decay_steps), TINY["round0.steps"])
+    return replace(section, steps=shrunk.steps, warmup_steps=shrunk.warmup_steps, decay_steps=shrunk.decay_steps,
+                   **changes)
+
+
 def apply_scale(cfg):
     """``cfg`` as it is (scale: full) or shrunk to toy size (scale: tiny)."""
     if cfg.scale != "tiny":
@@ -46,17 +55,9 @@ def apply_scale(cfg):
     r0, rs, ev = cfg.round0, cfg.rounds, cfg.eval
     round0 = replace(r0, examples=min(r0.examples, TINY["round0.examples"]), train=_train(r0.train, TINY["round0.steps"]))
     if r0.cycles is not None:  # each cycle as short as round 0, its checks on a few problems
-        c = r0.cycles
-        shrunk = _train(TrainConfig(steps=c.steps, warmup_steps=c.warmup_steps, decay_steps=c.decay_steps), TINY["round0.steps"])
-        round0 = replace(round0, cycles=replace(c, steps=shrunk.steps, warmup_steps=shrunk.warmup_steps,
-                                                decay_steps=shrunk.decay_steps,
-                                                check_problems=min(c.check_problems, TINY["eval.n"])))
+        round0 = replace(round0, cycles=_schedule(r0.cycles, check_problems=min(r0.cycles.check_problems, TINY["eval.n"])))
     if r0.prelude is not None:  # as short as round 0, on batches no larger
-        pre = r0.prelude
-        shrunk = _train(TrainConfig(steps=pre.steps, batch_size=pre.batch_size, warmup_steps=pre.warmup_steps,
-                                    decay_steps=pre.decay_steps), TINY["round0.steps"])
-        round0 = replace(round0, prelude=replace(pre, steps=shrunk.steps, batch_size=shrunk.batch_size,
-                                                 warmup_steps=shrunk.warmup_steps, decay_steps=shrunk.decay_steps))
+        round0 = replace(round0, prelude=_schedule(r0.prelude, batch_size=min(r0.prelude.batch_size, TINY["batch_size"])))
     rounds = replace(rs, count=min(rs.count, TINY["rounds.count"]), problems=min(rs.problems, TINY["rounds.problems"]),
                      probe_problems=min(rs.probe_problems, TINY["rounds.probe_problems"]),
                      label_batch_size=min(rs.label_batch_size, TINY["label_batch_size"]),
