@@ -84,8 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     keep_freed_memory()  # fewer page faults; no effect on results
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     print(f"run {cfg.name}: task {cfg.task.name}, {cfg.rounds.count} rounds, writing to {out}", flush=True)
+    if args.base_round and not args.base:
+        raise UserError("--base-round needs --base RUN (the run whose rounds are copied)")
     base = Path(args.base) if args.base else None
-    run_rounds(cfg, out, log=lambda line: print(line, flush=True), base=base)
+    run_rounds(cfg, out, log=lambda line: print(line, flush=True), base=base, base_round=args.base_round)
     report = write_report(out)
     print(f"report: {report}")
     print(summarize(out)["headline"])
@@ -174,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("overrides", nargs="*", help="key=value overrides, e.g. rounds.count=3")
     sub.add_argument("--out", help="run directory (default runs/<config name>)")
     sub.add_argument("--base", help="take round 0 from this finished run (same seed/task/model/round0/eval)")
+    sub.add_argument("--base-round", type=non_negative, default=0, metavar="R",
+                     help="with --base: take rounds 0..R (the configs may differ only in noise or random labels after R)")
     sub.set_defaults(run=cmd_run)
 
     sub = commands.add_parser("predict", help="answer prompts from stdin with a trained run's model")

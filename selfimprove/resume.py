@@ -1,5 +1,5 @@
 """Which experiment a run directory holds: config.yaml written once and compared on every resume,
-and a run started from another run's finished round 0 (``--base``).
+and a run started from another run's finished round 0, or rounds 0..R (``--base``, ``--base-round``).
 
 A rerun of the same command resumes (``rounds.py``); a different config in the same folder would
 mix two experiments, so it is refused with the first difference named. Only ``RESUMABLE_KEYS``
@@ -73,31 +73,74 @@ def prepare_run_dir(cfg: RunConfig, files: RunDir) -> None:
     files.write(files.config, text)
 
 
-def fork_base(cfg: RunConfig, files: RunDir, base: Path) -> None:
-    """Start ``files`` from the finished round 0 of run ``base`` (copied), so experiments that differ
-    only after round 0 (filters, schedules, round sizes) share one base model instead of each
-    training its own. Refused unless everything that decides round 0 is identical."""
+def fork_base(cfg: RunConfig, files: RunDir, base: Path, through: int = 0) -> None:
+    """Start ``files`` from the finished rounds 0..``through`` of run ``base`` (copied), so experiments
+    that differ only after those rounds share them instead of each training its own: filters,
+    schedules and round sizes after round 0 (``through=0``, checked on everything that decides round
+    0), or label noise injected at a later round (``through=R``, checked on the whole config but
+    the resumable keys, the name, and noise or random labels that start after round R)."""
     theirs_dir = RunDir(Path(base), files.k)
     if files.exists(files.round(0)):
         return
-    source = theirs_dir.round(0)
-    if not theirs_dir.done(0).exists() or not theirs_dir.config.exists():
-        raise ConfigError(f"--base {base}: no finished round 0 there")
+    if not theirs_dir.config.exists() or not all(theirs_dir.done(r).exists() for r in range(through + 1)):
+        raise ConfigError(f"--base {base}: no finished round {through} there" if through
+                          else f"--base {base}: no finished round 0 there")
     theirs, ours = stored_config(theirs_dir.config), yaml.safe_load(yaml.safe_dump(to_plain(cfg), sort_keys=False))
+    if through:
+        _check_same_rounds(theirs, ours, base, through)
+    else:
+        _check_same_round0(theirs, ours, base)
+    if distributed.is_main():
+        _copy_rounds(theirs_dir, files, through)
+        atomic_write_text(files.base, f"{Path(base).resolve()}\n" + (f"through round {through}\n" if through else ""))
+    distributed.barrier()
+
+
+def _check_same_round0(theirs: dict, ours: dict, base: Path) -> None:
     for key in ROUND0_KEYS:
         if theirs.get(key) != ours[key]:
             raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")
     for key in ("models", "voting"):
         if theirs["rounds"].get(key) != ours["rounds"][key]:
             raise ConfigError(f"--base {base}: rounds.{key} differs, so its round 0 does not apply")
-    if distributed.is_main():
-        files.path.mkdir(parents=True, exist_ok=True)
-        tmp = files.path / f".{source.name}.copy"
+
+
+# Injections that act only in the rounds their ``at`` lists (empty: every round).
+LATER_ONLY_KEYS = ("noise", "random_labels")
+
+
+def _up_to_round(config: dict, through: int) -> dict:
+    """What decides rounds 0..through: the config without the resumable keys and the name, and
+    without an injection that starts after round ``through``."""
+    config = _without_resumable(config)
+    config.pop("name", None)
+    for key in LATER_ONLY_KEYS:
+        injected = config["rounds"].get(key)
+        if injected and injected.get("at") and min(injected["at"]) > through:
+            config["rounds"][key] = None
+    return config
+
+
+def _check_same_rounds(theirs: dict, ours: dict, base: Path, through: int) -> None:
+    a, b = _up_to_round(theirs, through), _up_to_round(ours, through)
+    if a != b:
+        raise ConfigError(f"--base {base}: its config differs from this one in a way that changes rounds 0-{through} "
+                          f"(first difference: {_first_difference(a, b)}), so they do not apply")
+
+
+def _copy_rounds(theirs: RunDir, files: RunDir, through: int) -> None:
+    """Copy the base's round folders 0..through and their metrics lines. Round 0 moves into place
+    last: its presence means "forked", so a copy killed midway is redone, never half-used."""
+    files.path.mkdir(parents=True, exist_ok=True)
+    staged = []
+    for r in range(through + 1):
+        tmp = files.path / f".{files.round(r).name}.copy"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(source, tmp)
-        if theirs_dir.metrics.exists():
-            lines = [x for x in read_jsonl(theirs_dir.metrics) if x.get("round") == 0]
-            atomic_write_text(files.metrics, "".join(json.dumps(x) + "\n" for x in lines))
-        tmp.rename(files.round(0))  # atomic: a half-copied base never looks finished
-        atomic_write_text(files.base, f"{Path(base).resolve()}\n")
-    distributed.barrier()
+        shutil.copytree(theirs.round(r), tmp)
+        staged.append((tmp, files.round(r)))
+    if theirs.metrics.exists():
+        lines = [x for x in read_jsonl(theirs.metrics) if x.get("round", through + 1) <= through]
+        atomic_write_text(files.metrics, "".join(json.dumps(x) + "\n" for x in lines))
+    for tmp, target in reversed(staged):
+        shutil.rmtree(target, ignore_errors=True)  # a folder a killed fork had moved already
+        tmp.rename(target)

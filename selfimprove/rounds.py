@@ -59,10 +59,11 @@ from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json
 from selfimprove.train import train_steps
 
 
-def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -> Path:
+def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None, base_round: int = 0) -> Path:
     """Run (or resume) every round of ``cfg`` in ``out``; returns the run directory.
 
-    With ``base``, round 0 is taken from that finished run instead of trained again.
+    With ``base``, round 0 (rounds 0..``base_round``) is taken from that finished run instead of
+    trained again.
     """
     use_threads(cfg)
     check_sources(cfg)  # before config.yaml is written, so a corrected path is not "a different config"
@@ -77,7 +78,7 @@ def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None) -
         for logger in loggers:
             held.callback(logger.close)
         if base is not None:
-            fork_base(cfg, files, base)
+            fork_base(cfg, files, base, base_round)
         every_round(cfg, files, device, log if distributed.is_main() else lambda line: None, loggers)
     return out
 

@@ -129,6 +129,8 @@ def test_analyze_commands_on_a_real_run(sweep):
 
 @pytest.mark.parametrize("points, words", [
     ([{"name": "a", "base": "b"}], "must name an earlier point"),
+    ([{"name": "a", "base_round": 1}], "base_round must be a round number >= 0, with a base"),
+    ([{"name": "a"}, {"name": "b", "base": "a", "base_round": -1}], "base_round must be a round number"),
     ([{"name": "a"}, {"name": "a"}], "repeated"),
     ([{"name": "analysis"}], "reserved"),
     ([{"name": "a", "overrides": ["rounds.noise={kind: bogus, p: 0.1}"]}], "kind must be one of"),

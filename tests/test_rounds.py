@@ -209,6 +209,34 @@ def test_a_run_can_start_from_another_runs_round_0(smoke_run, tmp_path, capsys):
     assert "round0" in capsys.readouterr().err
 
 
+def test_a_run_forked_through_a_later_round_equals_the_run_made_whole(smoke_run, tmp_path, capsys):
+    # Noise injected at round 2 changes nothing before it, so rounds 0-1 may come from the smoke run.
+    noisy = "rounds.noise={kind: uniform, p: 0.5, at: [2]}"
+    whole, forked = tmp_path / "whole", tmp_path / "forked"
+    assert main(["run", str(SMOKE), noisy, "--out", str(whole)]) == 0
+    assert main(["run", str(SMOKE), noisy, "--out", str(forked), "--base", str(smoke_run), "--base-round", "1"]) == 0
+    weights = "checkpoint/model.safetensors"
+    assert (forked / "round_001" / weights).read_bytes() == (smoke_run / "round_001" / weights).read_bytes()
+    assert (forked / "round_002" / weights).read_bytes() == (whole / "round_002" / weights).read_bytes()
+    assert (forked / "round_002" / "labels.jsonl").read_text() == (whole / "round_002" / "labels.jsonl").read_text()
+    assert '"noise": "uniform"' in (forked / "round_002" / "labels.jsonl").read_text()
+    assert [json.loads(x)["round"] for x in (forked / "metrics.jsonl").read_text().splitlines()].count(1) >= 1
+    assert (forked / "BASE").read_text().splitlines()[1] == "through round 1"
+    capsys.readouterr()
+    refusals = [
+        (["rounds.noise={kind: uniform, p: 0.5, at: [1]}", "--base-round", "1"], "first difference: rounds.noise"),
+        (["rounds.filters=[]", "--base-round", "1"], "first difference: rounds.filters"),
+        ([noisy, "rounds.count=4", "--base-round", "3"], "no finished round 3"),
+    ]
+    for i, (extra, words) in enumerate(refusals):
+        args = ["run", str(SMOKE), *extra, "--out", str(tmp_path / f"refused{i}"), "--base", str(smoke_run)]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and words in err and len(err.strip().splitlines()) == 1
+    assert main(["run", str(SMOKE), "--out", str(tmp_path / "nobase"), "--base-round", "1"]) == 2
+    assert "--base-round needs --base" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("voting", ["independent", "shared_data", "shared_init", "shared_d0", "more_data"])
 def test_majority_vote_variants_run_and_record_every_voter(voting, tmp_path):
     filters = "[]" if voting == "more_data" else "[{kind: majority, tau: 0.5}]"

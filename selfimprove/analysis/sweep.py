@@ -10,7 +10,9 @@ same command resumes every point where it stopped and skips the finished ones::
       - {name: seed0_n500, overrides: [seed=0, rounds.problems=500], base: seed0}
 
 ``base`` (optional) names an earlier point whose finished round 0 this one starts from
-(``selfimprove run --base``), so points differing only after round 0 share a base model.
+(``selfimprove run --base``), so points differing only after round 0 share a base model;
+``base_round: R`` takes its rounds 0..R (``--base-round``), for points that differ only from round
+R + 1 on (noise injected there).
 ``summarise_sweep`` writes ``<out>/analysis/sweep.json`` + ``.png``: per point and round the
 longest difficulty at >= 99%, and with ``at`` the accuracy at that difficulty.
 """
@@ -33,6 +35,7 @@ class Point:
     cfg: RunConfig
     overrides: tuple[str, ...]
     base: str | None = None
+    base_round: int = 0
 
 
 def load_sweep(path: Path) -> tuple[str, list[Point]]:
@@ -48,15 +51,17 @@ def load_sweep(path: Path) -> tuple[str, list[Point]]:
     common_overrides = [str(x) for x in spec.get("overrides") or []]
     points: list[Point] = []
     for i, raw in enumerate(spec["points"]):
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or set(raw) - {"name", "overrides", "base"}:
-            raise ConfigError(f"{path}: points[{i}] must be a mapping {{name, overrides: [key=value, ...], base?}}")
-        name, base = raw["name"], raw.get("base")
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or set(raw) - {"name", "overrides", "base", "base_round"}:
+            raise ConfigError(f"{path}: points[{i}] must be a mapping {{name, overrides: [key=value, ...], base?, base_round?}}")
+        name, base, base_round = raw["name"], raw.get("base"), raw.get("base_round", 0)
         if "/" in name or name in {p.name for p in points} or name in ("", ".", "..", "analysis"):
             raise ConfigError(f"{path}: points[{i}] name {name!r} is repeated, reserved (analysis) or not a plain folder name")
         if base is not None and base not in {p.name for p in points}:
             raise ConfigError(f"{path}: points[{i}] base {base!r} must name an earlier point")
+        if type(base_round) is not int or base_round < 0 or (base_round and base is None):
+            raise ConfigError(f"{path}: points[{i}] base_round must be a round number >= 0, with a base")
         overrides = tuple(common_overrides + [str(x) for x in raw.get("overrides") or []])
-        points.append(Point(name, load_config(config, list(overrides) + [f"name={name}"]), overrides, base))
+        points.append(Point(name, load_config(config, list(overrides) + [f"name={name}"]), overrides, base, base_round))
     return str(spec.get("name") or path.stem), points
 
 
@@ -71,7 +76,8 @@ def run_sweep(path: Path, out: Path | None = None, log=print, at=None) -> Path:
     atomic_write_text(out / "sweep.yaml", path.read_text())
     for point in points:
         log(f"sweep {name}: point {point.name} ({' '.join(point.overrides) or 'no overrides'})")
-        run_rounds(point.cfg, out / point.name, log=log, base=out / point.base if point.base else None)
+        run_rounds(point.cfg, out / point.name, log=log, base=out / point.base if point.base else None,
+                   base_round=point.base_round)
         write_report(out / point.name)
     return summarise_sweep(out, at=at)
 
