@@ -200,11 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("analyze", help="error analysis of a run: writes analysis/*.json and .png")
     sub.add_argument("what", choices=("errors", "carries", "memorised", "sweep"))
     sub.add_argument("run_dir", help="a run directory (sweep: a sweep's output folder)")
-    sub.add_argument("--round", type=non_negative, default=None, help="errors/carries: which round (default latest)")
+    sub.add_argument("--round", type=non_negative, default=None,
+                     help="errors/carries: which round (default latest); sweep with --x: the round whose accuracy is plotted")
     sub.add_argument("--eval", action="store_true", help="errors: also re-answer the evaluation problems")
     sub.add_argument("--digits", type=int, default=None, help="carries: digit count (default trained max + 1)")
     sub.add_argument("--n", type=int, default=500, help="carries: problems per chain length; memorised: most labels per round")
     sub.add_argument("--at", default=None, help="sweep: also tabulate accuracy at this difficulty")
+    sub.add_argument("--x", default=None,
+                     help="sweep: plot the accuracy --at against this override key (e.g. rounds.problems) or kept_accuracy")
+    sub.add_argument("--group", default=None, help="sweep with --x: one line per value of this override key (e.g. seed)")
+    sub.add_argument("--only", default=None, metavar="PATTERN", help="sweep with --x: only the points whose name matches (e.g. '*_at1')")
     sub.set_defaults(run=cmd_analyze)
 
     sub = commands.add_parser("sweep", help="run (or resume) every point of a sweep file, then summarise")

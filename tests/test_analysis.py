@@ -108,6 +108,43 @@ def test_sweep_runs_points_as_run_directories_and_resumes(sweep, capsys):
     assert point["runtime"]["precision"]["round0_train"] in ("bf16", "fp32")  # the table's precision column
 
 
+def test_sweep_accuracy_against_kept_accuracy_or_an_override(sweep, capsys):
+    out = sweep[1]
+    assert main(["analyze", "sweep", str(out), "--at", "2", "--x", "kept_accuracy"]) == 0
+    record = json.loads((out / "analysis" / "sweep.json").read_text())
+    by_name = {p["name"]: p for p in record["points"]}
+    rows = record["against"]["points"]
+    assert [r["name"] for r in rows] == ["base", "noisy"]
+    for row in rows:
+        point = by_name[row["name"]]
+        assert row["x"] == point["kept_accuracy"]["1"] and row["accuracy"] == point["accuracy_at"]["1"]
+    noisy = [json.loads(x) for x in (out / "noisy" / "round_001" / "labels.jsonl").read_text().splitlines()]
+    kept = [x for x in noisy if x["kept"]]
+    assert rows[1]["x"] == pytest.approx(sum(x["correct"] for x in kept) / len(kept))
+    assert main(["analyze", "sweep", str(out), "--at", "2", "--x", "rounds.noise.p", "--group", "rounds.noise.kind"]) == 0
+    rows = json.loads((out / "analysis" / "sweep.json").read_text())["against"]["points"]
+    assert [(r["name"], r["x"], r["group"]) for r in rows] == [("noisy", 0.5, "drop_digits")]
+    assert main(["analyze", "sweep", str(out), "--at", "2", "--x", "rounds.noise.p", "--only", "b*"]) == 2
+    assert "no sweep point (of those chosen) has both a number for 'rounds.noise.p'" in capsys.readouterr().err
+    assert main(["analyze", "sweep", str(out), "--x", "kept_accuracy"]) == 2
+    assert "give --at too" in capsys.readouterr().err
+
+
+def test_sweep_lines_by_group_against_a_numeric_override():
+    from selfimprove.analysis.sweep import against
+
+    def point(name, overrides, accuracy):
+        return {"name": name, "overrides": overrides, "rounds": [0, 1], "accuracy_at": {"0": 0.0, "1": accuracy},
+                "kept_accuracy": {"1": 1.0}}
+
+    points = [point("s0_base", ["seed=0", "rounds.count=0"], 0.5), point("s0_n10", ["seed=0", "rounds.problems=10"], 0.7),
+              point("s1_n10", ["seed=1", "rounds.problems=10"], 0.2), point("s0_n100", ["seed=0", "rounds.problems=100"], 0.9)]
+    rows = against(points, "rounds.problems", "seed", None)["points"]
+    assert [(r["name"], r["x"], r["group"], r["accuracy"]) for r in rows] == [
+        ("s0_n10", 10, "0", 0.7), ("s1_n10", 10, "1", 0.2), ("s0_n100", 100, "0", 0.9)]
+    assert [r["accuracy"] for r in against(points, "rounds.problems", None, 0)["points"]] == [0.0, 0.0, 0.0]
+
+
 def test_analyze_commands_on_a_real_run(sweep):
     run = sweep[1] / "base"
     assert main(["analyze", "errors", str(run), "--eval"]) == 0

@@ -26,4 +26,5 @@ def analyze(what: str, run_dir: Path, args: Namespace) -> Path:
         return analyze_memorised(run_dir, args.n)
     from selfimprove.analysis.sweep import summarise_sweep
 
-    return summarise_sweep(run_dir, at=parse_difficulty(args.at) if args.at else None)
+    return summarise_sweep(run_dir, at=parse_difficulty(args.at) if args.at else None, x=args.x, group=args.group,
+                           round_=args.round, only=args.only)

@@ -102,11 +102,14 @@ def memorised_png(record: Mapping[str, Any]) -> bytes:
 
 
 def sweep_png(record: Mapping[str, Any]) -> bytes:
-    """One line per sweep point: the longest difficulty at >= 99% (or the chosen cell's accuracy) per round."""
+    """One line per sweep point: the longest difficulty at >= 99% (or the chosen cell's accuracy) per
+    round; with ``against`` a second panel: that accuracy against x (Figs 27, 28)."""
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure(8.0, 4.6)
-    ax = fig.add_subplot()
+    versus = record.get("against")
+    fig = _figure(13.0 if versus else 8.0, 4.6)
+    axes = fig.subplots(1, 2 if versus else 1, squeeze=False)[0]
+    ax = axes[0]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     key = "accuracy_at" if record.get("at") is not None else "longest_at_99"
     for point in record.get("points", []):
@@ -119,4 +122,27 @@ def sweep_png(record: Mapping[str, Any]) -> bytes:
     ax.grid(alpha=0.3)
     if record.get("points"):
         ax.legend(fontsize=7, ncol=2)
+    if versus:
+        _against(axes[1], versus, record.get("at"))
     return _png(fig)
+
+
+def _against(ax, versus: Mapping[str, Any], at) -> None:
+    """Lines by group (sorted by x); without a group, every point marked and named."""
+    rows = versus["points"]
+    when = f"after round {versus['round']}" if versus.get("round") is not None else "after each point's last round"
+    if versus.get("group") is None:
+        ax.plot([r["x"] for r in rows], [r["accuracy"] for r in rows], "o", ms=5)
+        for r in rows:
+            ax.annotate(r["name"], (r["x"], r["accuracy"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    else:
+        for name in dict.fromkeys(r["group"] for r in rows):
+            line = sorted((r for r in rows if r["group"] == name), key=lambda r: r["x"])
+            ax.plot([r["x"] for r in line], [r["accuracy"] for r in line], "o-", ms=4, label=f"{versus['group']}={name}")
+        ax.legend(fontsize=7)
+    numbers = [r["x"] for r in rows]
+    if versus["x"] != "kept_accuracy" and min(numbers) > 0 and max(numbers) >= 10 * min(numbers):
+        ax.set_xscale("log")
+    ax.set(title=f"accuracy at {at} {when}", xlabel="kept-label accuracy of the first labelled round"
+           if versus["x"] == "kept_accuracy" else versus["x"], ylabel=f"accuracy at difficulty {at}")
+    ax.grid(alpha=0.3)

@@ -19,6 +19,7 @@ longest difficulty at >= 99%, and with ``at`` the accuracy at that difficulty.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +83,17 @@ def run_sweep(path: Path, out: Path | None = None, log=print, at=None) -> Path:
     return summarise_sweep(out, at=at)
 
 
-def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
-    """sweep.json / sweep.png over the points of ``out`` (the order of its sweep.yaml when present)."""
+def summarise_sweep(out: Path, at=None, name: str | None = None, x: str | None = None, group: str | None = None,
+                    round_: int | None = None, only: str | None = None) -> Path:
+    """sweep.json / sweep.png over the points of ``out`` (the order of its sweep.yaml when present).
+
+    With ``at`` and ``x`` the record also holds ``against``: each point's accuracy at ``at`` after
+    round ``round_`` (default its last) against ``x`` — an override key the points set (Fig 27:
+    ``rounds.problems``; a key inside a mapping value too, Fig 25: ``rounds.noise.p``) or
+    ``kept_accuracy``, the accuracy of the point's first labelled round's kept labels (Fig 28:
+    random labels vs self-labels of equal accuracy) — in lines by ``group`` (e.g. ``seed``), over
+    the points whose name matches the pattern ``only`` (all by default), and the PNG a second panel
+    with it."""
     from selfimprove.report import longest_at
     from selfimprove.rundir import load_run
 
@@ -107,10 +117,54 @@ def summarise_sweep(out: Path, at=None, name: str | None = None) -> Path:
                         for r in run.evaluated},
             "runtime": run.runtime,
             "accuracy_at": {str(r.index): r.cells.get(at) for r in run.evaluated} if at is not None else None,
+            "kept_accuracy": {str(r.index): r.kept_accuracy for r in run.evaluated if r.index > 0 and r.labelled},
             "final": None if last is None else {"round": last.index, "longest_at_99": longest_at(last.cells),
                                                 "label_accuracy": last.label_accuracy, "kept_accuracy": last.kept_accuracy},
         })
     if not points:
         raise ConfigError(f"{out} holds no sweep point yet (no */config.yaml); run `selfimprove sweep SWEEP.yaml` first")
     record = {"name": name or spec.get("name") or out.name, "at": at, "points": points}
+    if x is not None:
+        if at is None:
+            raise ConfigError("--x plots accuracy at a difficulty against x: give --at too")
+        chosen = [p for p in points if only is None or fnmatch.fnmatchcase(p["name"], only)]
+        record["against"] = against(chosen, x, group, round_)
     return common.save(out, "sweep", record, figures.sweep_png(record))
+
+
+def override(point: dict, key: str):
+    """The value a point's overrides give ``key`` (the last wins), looking inside mapping values for
+    a dotted rest: ``rounds.noise.p`` in ``rounds.noise={kind: uniform, p: 0.1}`` is 0.1; None if unset."""
+    found = None
+    for text in point["overrides"]:
+        name, _, raw = text.partition("=")
+        name = name.strip()
+        if key == name:
+            found = yaml.safe_load(raw)
+        elif key.startswith(name + "."):
+            value = yaml.safe_load(raw)
+            for part in key[len(name) + 1:].split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            found = value
+    return found
+
+
+def against(points: list[dict], x: str, group: str | None, round_: int | None) -> dict:
+    """Each point's accuracy at ``at`` (after ``round_`` or its last round) against ``x``; points
+    without ``x`` (a base point that sets no ``rounds.problems``) or without that round are left out."""
+    rows = []
+    for point in points:
+        if x == "kept_accuracy":
+            kept = point["kept_accuracy"]
+            value = kept[min(kept, key=int)] if kept else None
+        else:
+            value = override(point, x)
+        r = str(round_) if round_ is not None else (str(point["rounds"][-1]) if point["rounds"] else None)
+        accuracy = (point["accuracy_at"] or {}).get(r)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and accuracy is not None:
+            rows.append({"name": point["name"], "x": value, "round": int(r), "accuracy": accuracy,
+                         "group": None if group is None else str(override(point, group))})
+    if not rows:
+        raise ConfigError(f"no sweep point (of those chosen) has both a number for {x!r} and an accuracy at that round; "
+                          f"x is an override key the points set (e.g. rounds.problems, rounds.noise.p) or kept_accuracy")
+    return {"x": x, "group": group, "round": round_, "points": rows}
