@@ -237,6 +237,29 @@ def test_a_run_forked_through_a_later_round_equals_the_run_made_whole(smoke_run,
     assert "--base-round needs --base" in capsys.readouterr().err
 
 
+def test_a_fork_killed_while_moving_rounds_into_place_is_redone_on_resume(smoke_run, tmp_path, monkeypatch):
+    from selfimprove import resume
+
+    real_rename = Path.rename
+
+    def killed_at_round_0(self, target):
+        if Path(target).name == "round_000":
+            raise KeyboardInterrupt("killed")
+        return real_rename(self, target)
+
+    args = ["run", str(SMOKE), "--out", str(tmp_path / "run"), "--base", str(smoke_run), "--base-round", "2"]
+    with monkeypatch.context() as patch:
+        patch.setattr(resume.Path, "rename", killed_at_round_0)
+        with pytest.raises(KeyboardInterrupt):
+            main(args)
+    assert (tmp_path / "run" / "round_002").exists() and not (tmp_path / "run" / "round_000").exists()
+    assert main(args) == 0
+    for r in range(3):
+        weights = f"round_{r:03d}/checkpoint/model.safetensors"
+        assert (tmp_path / "run" / weights).read_bytes() == (smoke_run / weights).read_bytes()
+    assert not list((tmp_path / "run").glob(".*.copy"))
+
+
 @pytest.mark.parametrize("voting", ["independent", "shared_data", "shared_init", "shared_d0", "more_data"])
 def test_majority_vote_variants_run_and_record_every_voter(voting, tmp_path):
     filters = "[]" if voting == "more_data" else "[{kind: majority, tau: 0.5}]"
