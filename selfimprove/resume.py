@@ -82,6 +82,9 @@ def fork_base(cfg: RunConfig, files: RunDir, base: Path, through: int = 0) -> No
     theirs_dir = RunDir(Path(base), files.k)
     if files.exists(files.round(0)):
         return
+    if through > cfg.rounds.count:
+        raise ConfigError(f"--base-round {through} is past this run's last round ({cfg.rounds.count}); "
+                          f"raise rounds.count or copy fewer rounds")
     if not theirs_dir.config.exists() or not all(theirs_dir.done(r).exists() for r in range(through + 1)):
         raise ConfigError(f"--base {base}: no finished round {through} there" if through
                           else f"--base {base}: no finished round 0 there")

@@ -227,6 +227,7 @@ def test_a_run_forked_through_a_later_round_equals_the_run_made_whole(smoke_run,
         (["rounds.noise={kind: uniform, p: 0.5, at: [1]}", "--base-round", "1"], "first difference: rounds.noise"),
         (["rounds.filters=[]", "--base-round", "1"], "first difference: rounds.filters"),
         ([noisy, "rounds.count=4", "--base-round", "3"], "no finished round 3"),
+        ([noisy, "--base-round", "3"], "past this run's last round (2)"),
     ]
     for i, (extra, words) in enumerate(refusals):
         args = ["run", str(SMOKE), *extra, "--out", str(tmp_path / f"refused{i}"), "--base", str(smoke_run)]
