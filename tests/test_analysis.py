@@ -143,6 +143,8 @@ def test_sweep_lines_by_group_against_a_numeric_override():
     assert [(r["name"], r["x"], r["group"], r["accuracy"]) for r in rows] == [
         ("s0_n10", 10, "0", 0.7), ("s1_n10", 10, "1", 0.2), ("s0_n100", 100, "0", 0.9)]
     assert [r["accuracy"] for r in against(points, "rounds.problems", None, 0)["points"]] == [0.0, 0.0, 0.0]
+    unfinished = [{**points[1], "planned": 3}, {**points[3], "planned": 1}]
+    assert [r["name"] for r in against(unfinished, "rounds.problems", None, None)["points"]] == ["s0_n100"]
 
 
 def test_analyze_commands_on_a_real_run(sweep):

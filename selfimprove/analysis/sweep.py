@@ -111,6 +111,7 @@ def summarise_sweep(out: Path, at=None, name: str | None = None, x: str | None =
             "name": folder.name,
             "overrides": shared + [str(x) for x in declared.get(folder.name, {}).get("overrides") or []],
             "rounds": [r.index for r in run.evaluated],
+            "planned": (run.config.get("rounds") or {}).get("count"),  # its last round, once finished
             "longest_at_99": {str(r.index): longest_at(r.cells) for r in run.evaluated},
             # cumulative minutes of run after each round, and the machine they were measured on
             "minutes": {str(r.index): None if r.wall_time_s is None else round(r.wall_time_s / 60, 4)
@@ -151,7 +152,8 @@ def override(point: dict, key: str):
 
 def against(points: list[dict], x: str, group: str | None, round_: int | None) -> dict:
     """Each point's accuracy at ``at`` (after ``round_`` or its last round) against ``x``; points
-    without ``x`` (a base point that sets no ``rounds.problems``) or without that round are left out."""
+    without ``x`` (a base point that sets no ``rounds.problems``), without that round, or (with no
+    ``round_``) not finished yet are left out."""
     rows = []
     for point in points:
         if x == "kept_accuracy":
@@ -159,6 +161,8 @@ def against(points: list[dict], x: str, group: str | None, round_: int | None) -
             value = kept[min(kept, key=int)] if kept else None
         else:
             value = override(point, x)
+        if round_ is None and point.get("planned") is not None and point["rounds"][-1:] != [point["planned"]]:
+            continue  # still running: its latest round is not where it ends
         r = str(round_) if round_ is not None else (str(point["rounds"][-1]) if point["rounds"] else None)
         accuracy = (point["accuracy_at"] or {}).get(r)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and accuracy is not None:
