@@ -86,8 +86,7 @@ def fork_base(cfg: RunConfig, files: RunDir, base: Path, through: int = 0) -> No
         raise ConfigError(f"--base-round {through} is past this run's last round ({cfg.rounds.count}); "
                           f"raise rounds.count or copy fewer rounds")
     if not theirs_dir.config.exists() or not all(theirs_dir.done(r).exists() for r in range(through + 1)):
-        raise ConfigError(f"--base {base}: no finished round {through} there" if through
-                          else f"--base {base}: no finished round 0 there")
+        raise ConfigError(f"--base {base}: no finished round {through} there")
     theirs, ours = stored_config(theirs_dir.config), yaml.safe_load(yaml.safe_dump(to_plain(cfg), sort_keys=False))
     if through:
         _check_same_rounds(theirs, ours, base, through)

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from selfimprove.analysis import common, figures
-from selfimprove.config import ConfigError, RunConfig, load_config
+from selfimprove.config import ConfigError, RunConfig, apply_override, load_config
 from selfimprove.io import atomic_write_text, read_yaml
 
 
@@ -136,18 +136,12 @@ def summarise_sweep(out: Path, at=None, name: str | None = None, x: str | None =
 def override(point: dict, key: str):
     """The value a point's overrides give ``key`` (the last wins), looking inside mapping values for
     a dotted rest: ``rounds.noise.p`` in ``rounds.noise={kind: uniform, p: 0.1}`` is 0.1; None if unset."""
-    found = None
+    given: dict = {}
     for text in point["overrides"]:
-        name, _, raw = text.partition("=")
-        name = name.strip()
-        if key == name:
-            found = yaml.safe_load(raw)
-        elif key.startswith(name + "."):
-            value = yaml.safe_load(raw)
-            for part in key[len(name) + 1:].split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            found = value
-    return found
+        apply_override(given, text)  # the CLI's own parse, into nested mappings
+    for part in key.split("."):
+        given = given.get(part) if isinstance(given, dict) else None
+    return given
 
 
 def against(points: list[dict], x: str, group: str | None, round_: int | None) -> dict:
