@@ -102,8 +102,9 @@ class Round0Section:
     # null: round 0 is round0.train's schedule. {max, steps, warmup_steps, decay_steps, mastery}: while D0 is not
     # mastered at the end of it, up to max more warmup-stable-decay cycles on the same model (cycles.py).
     cycles: Cycles | None = None
-    # null: round 0 trains on all of D0 from the start. {high, steps, batch_size, lr, warmup_steps, decay_steps}:
-    # first a prelude on D0's range cut at `high`, on small batches, then round0.train on all of D0 (prelude.py).
+    # null: round 0 trains on all of D0 from the start. {high, steps, batch_size, lr, warmup_steps, decay_steps,
+    # candidates}: first a prelude on D0's range cut at `high`, on small batches (with candidates > 1, that many
+    # draws side by side, the first to master it kept), then round0.train on all of D0 (prelude.py, candidates.py).
     prelude: Prelude | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -381,6 +382,12 @@ def validate(cfg: RunConfig) -> None:
         if len(cut) != len(high) or any(not a <= c <= b for a, c, b in zip(low, cut, high)) or cut == high:
             raise ConfigError(f"round0.prelude.high {list(cut)} must lie in round0.low..round0.high "
                               f"({list(low)}..{list(high)}) and below round0.high: the prelude trains on part of D0")
+        if prelude.candidates > 1 and cfg.round0.cycles is None:
+            raise ConfigError(f"round0.prelude.candidates {prelude.candidates} needs round0.cycles: its checks pick the "
+                              f"candidate that goes on; add round0.cycles or set candidates: 1")
+        if prelude.candidates > 1 and (cfg.model.backend != "native" or cfg.round0.train.grad_ema_gain > 0):
+            raise ConfigError("round0.prelude.candidates > 1 trains the candidates as one stacked native model, "
+                              "without round0.train.grad_ema_gain; set candidates: 1")
     if curriculum is not None and cfg.round0.cycles is not None:
         raise ConfigError("round0.cycles and round0.curriculum cannot be combined: a curriculum's batches depend on "
                           "when its levels opened, a cycle's on the step alone; set one of them to null")

@@ -23,6 +23,7 @@ are already large.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -32,7 +33,7 @@ from torch import nn
 from selfimprove.data import IGNORE
 from selfimprove.generate import Decoding, autocast, eval_mode, greedy_batch, in_batches
 from selfimprove.model import RMSNorm, Transformer
-from selfimprove.train import TrainConfig, lr_at
+from selfimprove.train import DivergedError, TrainConfig, lr_at
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y), each (B, T)
 
@@ -170,24 +171,41 @@ def stacked_train_steps(
     pad_id: int,
     precision: str,
     start: int = 0,
+    on_checkpoint: Callable[[int], None] | None = None,
+    desc: str | None = None,
+    where: str = "stacked training",
 ) -> list[list[float]]:
     """``train.train_steps`` for all k models at once: ``get_batches(step)`` gives each model's own
-    batch; returns each step's k losses. (Single process only: no DDP, no checkpoints.)"""
+    batch; returns each step's k losses. ``on_checkpoint(next_step)`` is called every
+    ``cfg.checkpoint_every`` steps and at the end; a NaN or infinite loss of any model stops before
+    that step updates the weights (``DivergedError``). Single process only: no DDP."""
+    from tqdm import tqdm
+
     device = next(stacked.parameters()).device
     stacked.train()
     losses = []
-    for step in range(start, cfg.steps):
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=desc is None, leave=False, unit="step")
+    for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         x, y = join_batches(get_batches(step), pad_id)
         with autocast(device, precision):
             loss = stacked_answer_loss(stacked, x.to(device), y.to(device))
+        values = loss.tolist()
+        if not all(math.isfinite(v) for v in values):
+            raise DivergedError(f"{where}: the loss became {values} at step {step}; the last checkpoint before it "
+                                f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")
         loss.sum().backward()  # model m's weights get only model m's gradient
         if cfg.grad_clip > 0:
             clip_per_model(stacked, cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.tolist())
+        losses.append(values)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{min(values):.4f}", lr=f"{lr_at(step, cfg):.2e}")
+        if on_checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+            on_checkpoint(step + 1)
+    bar.close()
     return losses
 
 

@@ -41,11 +41,14 @@ class Prelude:
     lr: float | None = None  # peak learning rate; null = round0.train.lr
     warmup_steps: int = 200
     decay_steps: int = 3600
+    # k > 1: k draws (initial weights and batch order) trained side by side as one stacked model, the
+    # first whose check masters the prelude's range going on to round 0 (candidates.py); needs round0.cycles
+    candidates: int = 1
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or (self.lr is not None and self.lr <= 0):
-            raise ValueError(f"prelude needs steps, batch_size >= 1 and lr > 0, got {self.steps}, {self.batch_size}, "
-                             f"{self.lr}")
+        if self.steps < 1 or self.batch_size < 1 or self.candidates < 1 or (self.lr is not None and self.lr <= 0):
+            raise ValueError(f"prelude needs steps, batch_size, candidates >= 1 and lr > 0, got {self.steps}, "
+                             f"{self.batch_size}, {self.candidates}, {self.lr}")
         if self.warmup_steps < 0 or self.decay_steps < 0 or self.warmup_steps + self.decay_steps > self.steps:
             raise ValueError(f"prelude.warmup_steps + prelude.decay_steps ({self.warmup_steps} + {self.decay_steps}) "
                              f"must fit in prelude.steps ({self.steps})")

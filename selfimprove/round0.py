@@ -1,4 +1,5 @@
-"""How round 0 trains one model: the prelude on D0's shortest lengths (``round0.prelude``), then
+"""How round 0 trains one model: the prelude on D0's shortest lengths (``round0.prelude``; with
+``candidates`` > 1 several draws of it side by side, candidates.py), then
 round0.train's schedule on all of D0, then, with ``round0.cycles``, more cycles until a check finds
 D0 mastered. Every stage resumes from its own checkpoints, so a run killed anywhere in round 0
 ends as an uninterrupted one did (prelude.py, cycles.py)."""
@@ -9,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from selfimprove import distributed
+from selfimprove.candidates import train_candidates
 from selfimprove.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from selfimprove.config import Round0Section
 from selfimprove.cycles import mastered, round0_cycles
@@ -56,8 +58,9 @@ def train_round0(run: Run, files: RunDir, m: int, batches, start: int, checkpoin
     """Round 0 of model m from step ``start`` (0: the prelude first, when there is one):
     round0.train's schedule, then, with ``round0.cycles``, more cycles until a check finds D0
     mastered (cycles.py); returns the step round 0 ends at."""
-    if start == 0 and run.cfg.round0.prelude is not None:
-        train_prelude(run, files, m, log)
+    prelude = run.cfg.round0.prelude
+    if start == 0 and prelude is not None:
+        (train_candidates if prelude.candidates > 1 else train_prelude)(run, files, m, log)
     stage = Stage(f"train r0 m{m}", f"round 0, model {m}", "D0", files.cycles(m), run.cfg.round0)
     return train_in_cycles(run, m, run.optimizers[m], run.cfg.round0.train, batches, start, checkpoint, stage,
                            files, log)

@@ -115,13 +115,13 @@ def frontier_accuracy(run: Run, m: int):
     return accuracy
 
 
-def d0_accuracy(run: Run, m: int, n: int, cycle: int, r0=None) -> dict[str, float]:
+def d0_accuracy(run: Run, m: int, n: int, cycle: int, r0=None, model=None) -> dict[str, float]:
     """Model m's exact-match accuracy on every cell of D0's range (or of ``r0``'s: the prelude's),
     ``n`` fresh problems each, from the stream ``round0-check/<cycle>`` (ground truth inside D0's
-    range: round0.cycles only)."""
+    range: round0.cycles only). ``model``: a prelude candidate of model m instead, on the same problems."""
     r0 = r0 or run.cfg.round0
     decoding = Decoding(run.cfg.eval.batch_size, inference_precision(run.cfg, run.device))
-    results = evaluate(run.models[m], run.task, run.tok, grid(r0.low, r0.high), n,
+    results = evaluate(model or run.models[m], run.task, run.tok, grid(r0.low, r0.high), n,
                        run.order_seed(m), decoding, stream=f"round0-check/{cycle}")
     return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
 
