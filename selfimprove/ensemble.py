@@ -14,10 +14,11 @@ elementwise, so one optimizer over the stacked weights updates each slice exactl
 optimizers would. ``tests/test_ensemble.py`` checks weights and greedy answers against k separate
 models.
 
-Not yet used by ``rounds.py``: a run would also need each model's AdamW state stacked and
-unstacked around its checkpoints. Measured on 2 shared CPU cores (docs/RESULTS.md), stacking
-pays in labelling (many small decoding steps) but not in training, whose matmuls at batch 128
-are already large.
+Used by round 0's prelude candidates (candidates.py), which checkpoint the stacked weights and
+AdamW state as they are; not yet by ``rounds.py`` for the k vote models. Measured on 2 CPU cores
+(docs/RESULTS.md), stacking pays in labelling (many small decoding steps) and at small batches
+(the demo's model at batch 32: 2 stacked cost 1.6x one, 4 cost 2.7x), not in training at batch
+128, whose matmuls are already large.
 """
 
 from __future__ import annotations
