@@ -17,7 +17,9 @@ prelude is that first stage::
 It moves the lottery rather than removing it: on the demo's model seeds 0 and 1 clicked in the
 prelude's first 7,200 steps and seeds 2 and 3 only in its second extra cycle (by 17,200 steps; round 0
 in 6-11 min instead of 15-23), but seed 4, whose 10,000-step round 0 clicks, did not click in 17,200 prelude steps
-(EXPERIMENTS R1, Y1); the demo does not use it.
+(EXPERIMENTS R1, Y1); the demo does not use it. Three draws side by side (``candidates: 3``,
+candidates.py) did not make the click sure either: none of six draws on seeds 2 and 4 clicked by
+7,200 steps (EXPERIMENTS C1).
 
 Everything not named here (weight decay, betas, bucket, precision, checkpoints) is round0.train's.
 The prelude trains on oracle labels inside D0's range, in round 0, which is supervised training:
