@@ -20,15 +20,14 @@ candidates cost less than k preludes (measured on 2 cores: k = 2 1.6x, k = 4 2.7
 The checks use ground truth inside D0's range in round 0, as round0.cycles does: they choose which
 oracle-trained weights start round 0 and never touch self-labelled data. They are kept in
 ``round_000/prelude/<prefix>cycles.json``, the stacked weights and optimizer in the prelude's
-checkpoint (its meta names the chosen candidate once the prelude is finished), so a run killed at
-any moment resumes to the same choice and the same weights. One process only (no torchrun).
+checkpoint, and the choice is read off the last check, so a run killed at any moment resumes to the
+same choice and the same weights. One process only (no torchrun).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -38,11 +37,9 @@ from selfimprove.cycles import mastered, round0_cycles
 from selfimprove.data import BatchPlan
 from selfimprove.ensemble import make_stacked_optimizer, stack, stacked_train_steps, unstack
 from selfimprove.errors import UserError
-from selfimprove.init_from import warm_start
 from selfimprove.io import read_json
 from selfimprove.layout import RunDir
-from selfimprove.networks import build_network
-from selfimprove.run import Run, d0_accuracy, d0_problems_set
+from selfimprove.run import Run, d0_accuracy, d0_problems_set, new_network
 from selfimprove.tasks.base import format_difficulty
 from selfimprove.train import resolve_precision
 
@@ -55,14 +52,7 @@ def candidate_seed(seed: int, j: int) -> int:
 def build_candidates(run: Run, m: int, k: int) -> list:
     """Model m as built, then k - 1 fresh networks initialised as ``run.build_models`` does, from
     the candidates' seeds."""
-    out = [run.models[m]]
-    for j in range(1, k):
-        torch.manual_seed(candidate_seed(run.init_seed(m), j))
-        model = build_network(run.cfg.model, run.tok)
-        if run.cfg.model.init_from:
-            warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
-        out.append(model.to(run.device))
-    return out
+    return [run.models[m]] + [new_network(run, m, candidate_seed(run.init_seed(m), j)) for j in range(1, k)]
 
 
 def choose(check: dict) -> int:

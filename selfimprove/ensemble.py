@@ -24,7 +24,6 @@ AdamW state as they are; not yet by ``rounds.py`` for the k vote models. Measure
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -34,7 +33,7 @@ from torch import nn
 from selfimprove.data import IGNORE
 from selfimprove.generate import Decoding, autocast, eval_mode, greedy_batch, in_batches
 from selfimprove.model import RMSNorm, Transformer
-from selfimprove.train import DivergedError, TrainConfig, lr_at
+from selfimprove.train import TrainConfig, check_finite, checkpoint_due, lr_at
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y), each (B, T)
 
@@ -193,9 +192,7 @@ def stacked_train_steps(
         with autocast(device, precision):
             loss = stacked_answer_loss(stacked, x.to(device), y.to(device))
         values = loss.tolist()
-        if not all(math.isfinite(v) for v in values):
-            raise DivergedError(f"{where}: the loss became {values} at step {step}; the last checkpoint before it "
-                                f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")
+        check_finite(values, where, step)
         loss.sum().backward()  # model m's weights get only model m's gradient
         if cfg.grad_clip > 0:
             clip_per_model(stacked, cfg.grad_clip)
@@ -204,7 +201,7 @@ def stacked_train_steps(
         losses.append(values)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{min(values):.4f}", lr=f"{lr_at(step, cfg):.2e}")
-        if on_checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+        if on_checkpoint is not None and checkpoint_due(step, cfg):
             on_checkpoint(step + 1)
     bar.close()
     return losses

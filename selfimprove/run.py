@@ -72,16 +72,21 @@ class Run:
 def build_models(run: Run) -> None:
     """The k models as initialised (or warm-started by ``model.init_from``), each with D0."""
     for m in range(run.k):
-        torch.manual_seed(run.init_seed(m))
-        model = build_network(run.cfg.model, run.tok)
-        if run.cfg.model.init_from:
-            warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
-        model = model.to(run.device)
+        model = new_network(run, m, run.init_seed(m))
         run.models.append(model)
         run.optimizers.append(make_optimizer(model, run.cfg.round0.train))
         d0, levels = initial_set(run, m)
         run.sets.append([d0])
         run.d0_levels.append(levels)
+
+
+def new_network(run: Run, m: int, seed: int):
+    """Model m's network as initialised from ``seed`` (or warm-started by ``model.init_from``), on the run's device."""
+    torch.manual_seed(seed)
+    model = build_network(run.cfg.model, run.tok)
+    if run.cfg.model.init_from:
+        warm_start(model, run.tok, Path(run.cfg.model.init_from), m)
+    return model.to(run.device)
 
 
 def round0_batches(run: Run, m: int, plan: BatchPlan, state: dict | None = None):

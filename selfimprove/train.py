@@ -119,6 +119,19 @@ def answer_loss(model: Transformer, x: torch.Tensor, y: torch.Tensor, reduction:
     return torch.zeros(y.shape, dtype=loss.dtype, device=y.device).masked_scatter(keep, loss).flatten()
 
 
+def check_finite(values: list[float], where: str, step: int) -> None:
+    """``DivergedError`` unless every loss of this step is finite (before the step updates the weights)."""
+    if not all(math.isfinite(v) for v in values):
+        shown = values[0] if len(values) == 1 else values
+        raise DivergedError(f"{where}: the loss became {shown} at step {step}; the last checkpoint before it "
+                            f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")
+
+
+def checkpoint_due(step: int, cfg: TrainConfig) -> bool:
+    """A checkpoint is written after step ``step`` every ``cfg.checkpoint_every`` steps and at the end."""
+    return (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps
+
+
 def train_steps(
     model: Transformer,
     optimizer: torch.optim.Optimizer,
@@ -157,9 +170,7 @@ def train_steps(
             loss = answer_loss(net, x.to(device), y.to(device))
         loss, mean = distributed.token_weighted(loss, y != IGNORE)  # single process: the loss as it is
         value = mean.item()
-        if not math.isfinite(value):
-            raise DivergedError(f"{where}: the loss became {value} at step {step}; the last checkpoint before it "
-                                f"is kept; lower the learning rate (lr) or raise warmup_steps and rerun")
+        check_finite([value], where, step)
         loss.backward()
         pending = amplify_slow_gradients(optimizer, cfg.grad_ema_decay, cfg.grad_ema_gain) if cfg.grad_ema_gain > 0 else {}
         if cfg.grad_clip > 0:
@@ -170,7 +181,7 @@ def train_steps(
         losses.append(value)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_at(step, cfg):.2e}")
-        if on_checkpoint is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+        if on_checkpoint is not None and checkpoint_due(step, cfg):
             on_checkpoint(step + 1)
     bar.close()
     return losses
