@@ -64,3 +64,29 @@ def test_the_demo_model_row_builds_the_demo_configs_network():
     cfg = ModelConfig(vocab_size=20, **shape)
     demo = load_config(bench.DEMO).model
     assert (cfg.n_layer, cfg.n_head, cfg.n_embd) == (demo.n_layer, demo.n_head, demo.n_embd)
+
+
+def load_labelling_floor():
+    sys.path.insert(0, str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("labelling_floor", BENCH.parent / "labelling_floor.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_labelling_floor_times_every_weight_product_a_decoder_runs():
+    """The floor is one prefill and one step per further token over all four products of every layer,
+    the head once per row and step; its FLOP count is that, by hand, for a 2-layer model."""
+    import torch
+
+    from selfimprove.model import ModelConfig, Transformer
+
+    floor = load_labelling_floor()
+    model = Transformer(ModelConfig(vocab_size=12, n_layer=2, n_head=2, n_embd=8, mlp_hidden=16))
+    weights = floor.weight_products(model, torch.bfloat16)
+    assert [tuple(w.shape) for w in weights] == [(24, 8), (8, 8), (32, 8), (8, 16)] * 2
+    assert all(w.dtype == torch.bfloat16 and w.is_contiguous() for w in weights)
+    body = 2 * (24 * 8 + 8 * 8 + 32 * 8 + 8 * 16)
+    assert floor.floor_flops(weights, model.head.weight, rows=3, prompt_len=5, steps=4) == 2.0 * (
+        body * 3 * (5 + 4) + 12 * 8 * 3 * 5)
+    floor.floor_run(weights, model.head.weight.to(torch.bfloat16), rows=3, prompt_len=5, steps=4, dtype=torch.bfloat16)
