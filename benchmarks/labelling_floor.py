@@ -51,17 +51,23 @@ def weight_products(model: Transformer, dtype: torch.dtype) -> list[torch.Tensor
     return weights
 
 
-def floor_run(weights: list[torch.Tensor], head: torch.Tensor, rows: int, prompt_len: int, steps: int,
-              dtype: torch.dtype) -> None:
-    """The weight products of a prefill over ``rows x prompt_len`` tokens and ``steps`` one-token steps.
+def floor_inputs(weights: list[torch.Tensor], head: torch.Tensor, rows: int, prompt_len: int,
+                 dtype: torch.dtype) -> dict[tuple[int, int], torch.Tensor]:
+    """One random activation per product shape a decoder meets (values do not change a product's time),
+    made before timing so that drawing them is not counted."""
+    widths = {w.shape[1] for w in weights} | {head.shape[1]}
+    return {(tokens, width): torch.randn(tokens, width, dtype=dtype) for tokens in (rows * prompt_len, rows)
+            for width in widths}
 
-    Inputs are random activations of the right shapes (values do not change a product's time);
-    the head runs at each row's last position only, as a decoder needs.
-    """
+
+def floor_run(weights: list[torch.Tensor], head: torch.Tensor, inputs: dict[tuple[int, int], torch.Tensor],
+              rows: int, prompt_len: int, steps: int) -> None:
+    """The weight products of a prefill over ``rows x prompt_len`` tokens and ``steps`` one-token steps;
+    the head runs at each row's last position only, as a decoder needs."""
     for tokens in [rows * prompt_len] + [rows] * steps:
         for w in weights:
-            F.linear(torch.randn(tokens, w.shape[1], dtype=dtype), w)
-        F.linear(torch.randn(rows, head.shape[1], dtype=dtype), head)
+            F.linear(inputs[tokens, w.shape[1]], w)
+        F.linear(inputs[rows, head.shape[1]], head)
 
 
 def floor_flops(weights: list[torch.Tensor], head: torch.Tensor, rows: int, prompt_len: int, steps: int) -> float:
@@ -125,8 +131,10 @@ def main(argv=None) -> None:
         t_ours = median_time(ours(precision), args.reps)
         t_hf = median_time(hf(hf16 if precision == "bf16" else hf32, "fp32"), args.reps)
         flops = floor_flops(weights, head_w, len(prompts), prompt_len, limit - 1)
+        inputs = floor_inputs(weights, head_w, len(prompts), prompt_len, dtype)
         with torch.no_grad():
-            t_floor = median_time(partial(floor_run, weights, head_w, len(prompts), prompt_len, limit - 1, dtype), args.reps)
+            t_floor = median_time(partial(floor_run, weights, head_w, inputs, len(prompts), prompt_len, limit - 1),
+                                  args.reps)
         print(f"{precision:10s} {t_ours:8.3f} {t_hf:8.3f} {t_floor:8.3f} {t_floor / t_ours:10.2f} {t_hf / 2:14.3f} "
               f"{t_floor / (t_hf / 2):13.2f} {flops / t_floor / 1e9:13.0f}", flush=True)
     print("floor/(HF/2) > 1: the weight products alone take longer than 2x HF allows, so the goal is out of reach "

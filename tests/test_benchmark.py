@@ -89,4 +89,7 @@ def test_the_labelling_floor_times_every_weight_product_a_decoder_runs():
     body = 2 * (24 * 8 + 8 * 8 + 32 * 8 + 8 * 16)
     assert floor.floor_flops(weights, model.head.weight, rows=3, prompt_len=5, steps=4) == 2.0 * (
         body * 3 * (5 + 4) + 12 * 8 * 3 * 5)
-    floor.floor_run(weights, model.head.weight.to(torch.bfloat16), rows=3, prompt_len=5, steps=4, dtype=torch.bfloat16)
+    head = model.head.weight.to(torch.bfloat16)
+    inputs = floor.floor_inputs(weights, head, rows=3, prompt_len=5, dtype=torch.bfloat16)
+    assert sorted(inputs) == [(3, 8), (3, 16), (15, 8), (15, 16)]
+    floor.floor_run(weights, head, inputs, rows=3, prompt_len=5, steps=4)
