@@ -81,6 +81,23 @@ def test_cached_attention_stays_fp32_under_bf16_autocast():
     torch.testing.assert_close(under_autocast, exact)
 
 
+def test_the_bias_built_once_a_step_gives_the_masks_numbers():
+    # Transformer.forward turns the decoding mask into its additive bias once for every layer; the
+    # attention it gives must be the one the bool mask gives, and masked keys must get no weight.
+    from selfimprove.model import attention_bias, masked_attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 4, 8) for _ in range(3))
+    mask = torch.rand(2, 1, 4, 4) < 0.6
+    mask[..., 0] = True
+    bias = attention_bias(mask, n_head=3)
+    assert bias.shape == (6, 4, 4)
+    assert torch.equal(masked_attention(q, k, v, bias), masked_attention(q, k, v, mask))
+    v_masked = v.clone()
+    v_masked[~mask.expand(2, 3, 4, 4)[:, :, 0]] = 1e6  # what query 0 may not see, made huge
+    assert masked_attention(q, k, v_masked, bias)[:, :, 0].abs().max() < 1e3
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_inference_mlp_gives_the_fused_products_numbers(tiny_model, precision):
     # Eval mode runs the gate and up products on the weight's halves; it must change no answer.
