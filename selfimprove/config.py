@@ -117,6 +117,11 @@ class RoundsSection:
     schedule: Annotated[Schedule, SCHEDULES] = field(default_factory=default_schedule)  # see schedules.py
     filters: tuple[Annotated[Filter, FILTERS], ...] = ()  # applied in order; see filters.py
     models: int = 1  # k models (majority voting needs k > 1)
+    # k > 1 models decode (label, probe, evaluate) and, in rounds >= 1, train as one stacked model
+    # (ensemble.py, stacked_rounds.py): k times fewer operations, the same numbers up to the last
+    # bits. auto = on a GPU, where a small model's step is launch-bound; on a CPU the products
+    # dominate, and stacked decoding's longer batches cost more than they save (configs/README.md).
+    stacked: bool | str = "auto"
     # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4; voting.py).
     # shared_init: one initialisation and one D0, each model its own batch order; shared_d0: one
     # D0, each model its own initialisation and order (Fig. 15).
@@ -180,6 +185,7 @@ VOTING = tuple(VOTING_VARIANTS)
 CHOICES = {  # keys with a fixed set of values
     "scale": ("full", "tiny"), "rounds.voting": VOTING, "rounds.problems_per": ("round", "difficulty"),
     "rounds.mixture": ("levels", "uniform", "size"), "eval.precision": (None, "auto", "bf16", "fp32"),
+    "rounds.stacked": (True, False, "auto"),
 }
 
 

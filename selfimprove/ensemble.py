@@ -15,7 +15,9 @@ optimizers would. ``tests/test_ensemble.py`` checks weights and greedy answers a
 models.
 
 Used by round 0's prelude candidates (candidates.py), which checkpoint the stacked weights and
-AdamW state as they are; not yet by ``rounds.py`` for the k vote models. Measured on 2 CPU cores
+AdamW state as they are, and by the round loop's k vote models when they label, probe and are
+evaluated (``evaluate.answers_of_each``; ``rounds.stacked``); the vote models still train one
+after another. Measured on 2 CPU cores
 (docs/RESULTS.md), stacking pays in labelling (many small decoding steps) and at small batches
 (the demo's model at batch 32: 2 stacked cost 1.6x one, 4 cost 2.7x), not in training at batch
 128, whose matmuls are already large.
@@ -78,6 +80,13 @@ class StackedRMSNorm(nn.Module):
 
 
 STACKED = {nn.Linear: StackedLinear, nn.Embedding: StackedEmbedding, RMSNorm: StackedRMSNorm}
+
+
+def can_stack(models: Sequence) -> bool:
+    """Whether ``stack`` takes these: more than one of this project's ``Transformer`` (a pretrained
+    model brings its own decoding), one config, one device."""
+    return (len(models) > 1 and all(type(m) is Transformer for m in models) and len({m.cfg for m in models}) == 1
+            and len({next(m.parameters()).device for m in models}) == 1)
 
 
 def stack(models: Sequence[Transformer]) -> Transformer:
@@ -218,7 +227,7 @@ def stacked_greedy_batch(stacked: Transformer, prompts: Sequence[Sequence[int]],
 
 
 def stacked_labels(stacked: Transformer, prompts: Sequence[Sequence[int]], limits: Sequence[int], eos_id: int,
-                   pad_id: int, decoding: Decoding) -> list[list[list[int]]]:
+                   pad_id: int, decoding: Decoding, progress: str | None = None) -> list[list[list[int]]]:
     """``generate.greedy_labels`` for every model at once (``batch_size`` prompts per model):
     ``out[m][i]`` is model m's answer to prompt i."""
 
@@ -226,5 +235,5 @@ def stacked_labels(stacked: Transformer, prompts: Sequence[Sequence[int]], limit
         return list(zip(*stacked_greedy_batch(stacked, ps, ls, eos_id, pad_id, decoding.precision)))
 
     with eval_mode(stacked):
-        per_prompt = in_batches(decode, prompts, limits, decoding.batch_size)
+        per_prompt = in_batches(decode, prompts, limits, decoding.batch_size, progress)
     return [[answers[m] for answers in per_prompt] for m in range(stacked.n_models)]

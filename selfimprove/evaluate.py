@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from selfimprove import distributed
 from selfimprove.generate import Decoding, greedy_labels
@@ -60,13 +61,52 @@ def answer(model, task: Task, tok: Tokenizer, problems: Sequence, decoding: Deco
     return distributed.gather([tok.decode(o) for o in outs], len(problems))
 
 
+def answers_of_each(models: Sequence, task: Task, tok: Tokenizer, problems: Sequence, decoding: Decoding,
+                    progress: str | None = None) -> list[list[str]]:
+    """``answer`` for each of ``models``: ``out[m][i]`` is model m's answer to problem i.
+
+    With ``decoding.stacked``, k > 1 models of one shape decode as one stacked model (ensemble.py):
+    each step's operations run once for all k models instead of k times, on as many rows as one
+    model's step had. Where a step is dominated by launching operations (a GPU, small models) that
+    is up to k times faster; where the products dominate (a CPU) it is about the same. Greedy answers
+    are each model's own (``tests/test_ensemble.py``); only the last bits of the products may round
+    differently, as any change of batch shape can.
+    """
+    from selfimprove.ensemble import can_stack, stack, stacked_labels
+
+    if len(models) == 1:
+        return [answer(models[0], task, tok, problems, decoding, progress)]
+    if not (decoding.stacked and can_stack(models)):
+        return [answer(m, task, tok, problems, decoding, progress and f"{progress} m{i}") for i, m in enumerate(models)]
+    mine = distributed.shard(problems)
+    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
+    limits = [decoding_bound(task, task.difficulty(p)) for p in mine]
+    progress = progress if distributed.is_main() else None
+    # A decoding step holds ``batch_size`` rows stacked or not (k models x batch_size / k prompts):
+    # the KV cache and the prefill's scores, which grow with the rows, stay the size they were.
+    share = replace(decoding, batch_size=max(1, -(-decoding.batch_size // len(models))))
+    outs = stacked_labels(stack(models), prompts, limits, tok.eos_id, tok.pad_id, share, progress)
+    return [distributed.gather([tok.decode(o) for o in rows], len(problems)) for rows in outs]
+
+
 def evaluate(model, task: Task, tok: Tokenizer, cells: Sequence[Difficulty], n: int, seed: int, decoding: Decoding,
              progress: str | None = None, stream: str = "eval") -> list[dict]:
     """``[{"difficulty": d, "n": n, "accuracy": a}, ...]`` for each cell, exact match; with
     ``"checks": {"format": f, "moves": m, "end": e, "repeat": r}`` (pass rates) for maze cells."""
+    return evaluate_each([model], task, tok, cells, n, seed, decoding, progress, stream)[0]
+
+
+def evaluate_each(models: Sequence, task: Task, tok: Tokenizer, cells: Sequence[Difficulty], n: int, seed: int,
+                  decoding: Decoding, progress: str | None = None, stream: str = "eval") -> list[list[dict]]:
+    """``evaluate`` for each of ``models`` on the same problems (stacked, see ``answers_of_each``)."""
     problems = {d: eval_problems(task, d, n, seed, stream) for d in cells}
     flat = [p for d in cells for p in problems[d]]
-    answers = answer(model, task, tok, flat, decoding, progress)
+    return [score_cells(task, cells, problems, answers, n)
+            for answers in answers_of_each(models, task, tok, flat, decoding, progress)]
+
+
+def score_cells(task: Task, cells: Sequence[Difficulty], problems: dict, answers: Sequence[str], n: int) -> list[dict]:
+    """One model's answers (in ``cells`` order, n per cell) scored against the oracle."""
     check = getattr(task, "checks", None)
     results, offset = [], 0
     for d in cells:
@@ -85,8 +125,7 @@ def accuracy_probe(models: Sequence, task: Task, tok: Tokenizer, n: int, seed: i
     stream ``accuracy-probe/<round>`` (ground truth: the paper's accelerated schedule)."""
 
     def probe(difficulty: Difficulty) -> float:
-        runs = [evaluate(m, task, tok, [difficulty], n, seed, decoding, stream=f"accuracy-probe/{round_}")
-                for m in models]
+        runs = evaluate_each(models, task, tok, [difficulty], n, seed, decoding, stream=f"accuracy-probe/{round_}")
         return sum(r[0]["accuracy"] for r in runs) / len(runs)
 
     return probe

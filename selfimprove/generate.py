@@ -124,10 +124,13 @@ class Decoding:
     """How a caller decodes: prompts per batch and the autocast precision. A run holds two,
     labelling's (``rounds.label_batch_size``) and evaluation's (``eval.batch_size``), both at its
     inference precision. The batch size never changes an answer (batched == one by one); the
-    precision may (bf16 rounds differently from fp32)."""
+    precision may (bf16 rounds differently from fp32), and so may stacking k models (the same
+    products, batched: the last bits can differ)."""
 
     batch_size: int = 256
     precision: str = "fp32"  # fp32 | bf16 (runtime.inference_precision resolves "auto")
+    # k models of one shape answer as one stacked model (ensemble.py; evaluate.answers_of_each)
+    stacked: bool = True
 
 
 def greedy_labels(model: Transformer, prompts: Sequence[Sequence[int]], limits: Sequence[int], eos_id: int,

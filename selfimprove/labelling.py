@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from selfimprove.consistency import twins, twins_agree
-from selfimprove.evaluate import answer, eval_problems
+from selfimprove.evaluate import answer, answers_of_each, eval_problems
 from selfimprove.filters import Filter, Labelled, apply_filters, twin_counts
 from selfimprove.generate import Decoding
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
@@ -45,9 +45,7 @@ def label_round(
     """
     counts = twin_counts(filters)  # None: no filter reads consistency twins
     flat = [p for problems in problems_per_owner for p in problems]
-    answers = [
-        answer(m, task, tok, flat, decoding, progress=f"label r{round_} m{i}") for i, m in enumerate(models)
-    ]
+    answers = answers_of_each(models, task, tok, flat, decoding, progress=f"label r{round_}")
     all_items, all_stats, offset = [], [], 0
     for owner, problems in enumerate(problems_per_owner):
         items = []
@@ -85,7 +83,7 @@ def agreement_probe(models: Sequence, task: Task, tok, n: int, seed: int, round_
 
     def probe(difficulty: Difficulty) -> float:
         problems = eval_problems(task, difficulty, n, seed, stream=f"probe/{round_}")
-        answers = [answer(m, task, tok, problems, decoding) for m in models]
+        answers = answers_of_each(models, task, tok, problems, decoding)
         if len(models) > 1:
             return sum(len(set(votes)) == 1 for votes in zip(*answers)) / n
         items = [Labelled(task.prompt(p), difficulty, a) for p, a in zip(problems, answers[0])]

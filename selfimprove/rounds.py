@@ -26,7 +26,7 @@ from selfimprove import distributed, hardware
 from selfimprove.checkpoint import has_checkpoint, save_checkpoint
 from selfimprove.config import RunConfig, to_plain
 from selfimprove.data import BatchPlan
-from selfimprove.evaluate import accuracy_probe, evaluate, grid
+from selfimprove.evaluate import accuracy_probe, evaluate_each, grid
 from selfimprove.filters import twin_counts
 from selfimprove.generate import Decoding
 from selfimprove.io import read_json, run_dir_lock
@@ -50,13 +50,15 @@ from selfimprove.runtime import (
     pin_precisions,
     precisions,
     resolve_device,
+    stacks_models,
     use_threads,
     write_runtime,
 )
 from selfimprove.schedules import ACCURACY, AGREEMENT
+from selfimprove.stacked_rounds import train_stacked_round, trains_stacked
 from selfimprove.summary import round_line, round_summary
 from selfimprove.tasks.base import difficulty_from_json, difficulty_to_json
-from selfimprove.train import train_steps
+from selfimprove.train import continue_optimizer, train_steps
 
 
 def run_rounds(cfg: RunConfig, out: Path, log=print, base: Path | None = None, base_round: int = 0) -> Path:
@@ -91,7 +93,9 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
     if warning := hardware.precision_warning(tuple(precisions(cfg, device).values()), device):
         log(warning)
     precision = inference_precision(cfg, device)  # labelling, probes and evaluation
-    labelling, scoring = Decoding(cfg.rounds.label_batch_size, precision), Decoding(cfg.eval.batch_size, precision)
+    stacked = stacks_models(cfg, run.device)
+    labelling = Decoding(cfg.rounds.label_batch_size, precision, stacked)
+    scoring = Decoding(cfg.eval.batch_size, precision, stacked)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
     for r in range(cfg.rounds.count + 1):
@@ -204,6 +208,11 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
     tcfg = run.cfg.round0.train if r == 0 else run.cfg.rounds.train
     folder, steps = files.round(r), []
     distributed.barrier()
+    if trains_stacked(run, r):
+        end = train_stacked_round(run, files, r, lambda sets, r: training_sets(sets, r, run.cfg.rounds.keep_round0), log)
+        if end is not None:
+            run.loaded = None
+            return end
     for m, (model, opt) in enumerate(zip(run.models, run.optimizers)):
         start, resumed, saved = 0, distributed.main_decides(has_checkpoint(folder, files.prefix(m))), {}
         if resumed:
@@ -211,9 +220,7 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
             start = saved["step"]
         elif r > 0 and run.loaded != r - 1:  # the round's first step to need round r-1's models
             load_model(run, files, r - 1, m)
-        for group in opt.param_groups:  # the optimizer continues, with this phase's settings
-            group.update(betas=(tcfg.beta1, tcfg.beta2), eps=tcfg.eps)
-            group["weight_decay"] = tcfg.weight_decay if group["weight_decay"] > 0 or group is opt.param_groups[0] else 0.0
+        continue_optimizer(opt, tcfg)
         sets = training_sets(run.sets[m], r, run.cfg.rounds.keep_round0)
         plan = BatchPlan(run.order_seed(m), r, tcfg.batch_size, run.cfg.rounds.newest_fraction, tcfg.bucket,
                          run.cfg.rounds.mixture)
@@ -263,8 +270,8 @@ def evaluate_round(run: Run, r: int, trained: list, step: int, decoding: Decodin
     """eval.json's record (without the wall time): oracle accuracy per cell, the mean over models
     and, with k > 1, every model's cells."""
     cells = eval_cells(run.cfg, trained)
-    per_model = [evaluate(m, run.task, run.tok, cells, run.cfg.eval.n, run.cfg.seed, decoding, progress=f"eval r{r}")
-                 for m in run.models]
+    per_model = evaluate_each(run.models, run.task, run.tok, cells, run.cfg.eval.n, run.cfg.seed, decoding,
+                              progress=f"eval r{r}")
     mean = [{**c, "accuracy": sum(pm[i]["accuracy"] for pm in per_model) / len(per_model)} for i, c in enumerate(per_model[0])]
     return {"round": r, "step": step, "task": run.task.name, "trained": [difficulty_to_json(d) for d in trained],
             "cells": mean, "models": per_model if len(per_model) > 1 else None}

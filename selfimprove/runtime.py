@@ -73,10 +73,18 @@ def pin_precisions(cfg: RunConfig, device: torch.device, recorded: dict | None) 
     )
 
 
+def stacks_models(cfg: RunConfig, device: torch.device) -> bool:
+    """Whether the k vote models run as one stacked model: ``rounds.stacked``, where ``auto`` means
+    on a CUDA device (ensemble.py)."""
+    setting = cfg.rounds.stacked
+    return device.type == "cuda" if setting == "auto" else bool(setting)
+
+
 def write_runtime(files: RunDir, cfg: RunConfig, device: torch.device) -> None:
     """runtime.json: what ``auto`` resolved to on this machine (rewritten on every (re)start)."""
     record = {"device": str(device), "torch": torch.__version__, "world_size": distributed.world_size(),
-              "precision": precisions(cfg, device), "threads": torch.get_num_threads()}
+              "precision": precisions(cfg, device), "threads": torch.get_num_threads(),
+              "stacked": cfg.rounds.k > 1 and stacks_models(cfg, device)}
     if device.type == "cpu":  # timings mean little without the CPU's name, features and matmul rates
         record["cpu"] = hardware.describe_cpu()
     files.write_json(files.runtime, record, indent=1)

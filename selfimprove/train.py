@@ -106,6 +106,14 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
 
 
+def continue_optimizer(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    """An optimizer (``make_optimizer``'s groups: decayed first) goes on into a new phase with the
+    phase's betas, eps and weight decay; its moments and step count carry over."""
+    for group in optimizer.param_groups:
+        group.update(betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        group["weight_decay"] = cfg.weight_decay if group["weight_decay"] > 0 or group is optimizer.param_groups[0] else 0.0
+
+
 def answer_loss(model: Transformer, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy over answer + EOS positions only (targets of -100 are ignored).
 

@@ -7,6 +7,7 @@ import torch
 
 from selfimprove.data import BatchPlan, build_token_set
 from selfimprove.ensemble import (
+    can_stack,
     clip_per_model,
     make_stacked_optimizer,
     stack,
@@ -116,3 +117,19 @@ def test_models_of_different_shapes_cannot_stack():
     b = Transformer(ModelConfig(vocab_size=len(TOK), n_layer=2, n_head=2, n_embd=32, mlp_hidden=64))
     with pytest.raises(ValueError, match="ModelConfig"):
         stack([a, b])
+
+
+def test_answers_of_each_stacks_only_what_it_can_and_answers_alike():
+    from selfimprove.evaluate import answers_of_each
+
+    ks = [m.eval() for m in models()]
+    rng = random.Random(3)
+    problems = [TASK.sample(rng.randint(1, 6), rng) for _ in range(25)]
+    stacked = answers_of_each(ks, TASK, TOK, problems, Decoding(batch_size=8, stacked=True))
+    separate = answers_of_each(ks, TASK, TOK, problems, Decoding(batch_size=8, stacked=False))
+    assert stacked == separate and len(stacked) == K and all(len(a) == 25 for a in stacked)
+    assert can_stack(ks) and not can_stack(ks[:1])
+    other = Transformer(ModelConfig(vocab_size=len(TOK), n_layer=1, n_head=2, n_embd=32, mlp_hidden=64))
+    assert not can_stack([ks[0], other])  # another shape: answered one after another
+    mixed = answers_of_each([ks[0], other.eval()], TASK, TOK, problems, Decoding(batch_size=8))
+    assert mixed[0] == separate[0]
