@@ -12,6 +12,10 @@ a machine with one CUDA GPU and a CUDA build of torch. Four steps, each timed an
    ``TOY_OVERRIDES`` (same model and schedule, a few hundred steps and problems): round 0 plus one
    self-improvement round through ``selfimprove run``, on the GPU.
 4. **torchrun with 1 process** - the smoke config under ``torch.distributed.run --nproc_per_node=1``.
+5. **k = 5 vote models stacked** - five models of the paper's 14M shape trained (batch 128 each) and
+   labelling 256 prompts as one stacked model vs one after another (``stacked.bench_stacked``):
+   the time ratios, and a toy round of ``configs/paper/maze_hops_majority.yaml`` (k = 5, majority
+   vote; ``scale=tiny``) on the GPU, where ``rounds.stacked: auto`` stacks them.
 
 It ends with a summary and ``GPU_CHECK ok`` or ``GPU_CHECK failed: STEPS``. Without CUDA it stops at
 once with a one-line ``error:`` (exit 2): nothing here is meaningful on a CPU.
@@ -39,7 +43,8 @@ TOY_OVERRIDES = [
     "rounds.count=1", "rounds.problems=1024", "rounds.train.steps=100", "rounds.train.batch_size=256",
     "rounds.train.decay_steps=100", "rounds.train.checkpoint_every=100", "eval.n=64", "eval.ahead=4",
 ]
-STEP_TIMEOUT_S = {"round": 240, "torchrun": 120}  # the two subprocess steps; the rest is seconds
+VOTE_PRESET = ROOT / "configs" / "paper" / "maze_hops_majority.yaml"
+STEP_TIMEOUT_S = {"round": 240, "torchrun": 120, "vote round": 120}  # the subprocess steps; the rest is seconds
 
 
 def cuda_missing_reason() -> str | None:
@@ -70,6 +75,11 @@ def round_command(out: Path) -> list[str]:
 def torchrun_command(out: Path) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
             "-m", "selfimprove.cli", "run", str(SMOKE), "device=cuda", "--out", str(out / "torchrun")]
+
+
+def vote_round_command(out: Path) -> list[str]:
+    return [sys.executable, "-m", "selfimprove.cli", "run", str(VOTE_PRESET), "scale=tiny", "device=cuda",
+            "--out", str(out / "vote")]
 
 
 def bf16_matmul_rate(n: int = 8192, reps: int = 5) -> float:
@@ -150,6 +160,24 @@ def check_labelling(n: int = 1024, digits: int = 100) -> dict:
     return out
 
 
+def check_stacked(k: int = 5) -> dict:
+    import torch
+    from stacked import bench_stacked
+
+    from selfimprove.model import ModelConfig
+    from selfimprove.tasks import get_task
+    from selfimprove.tokenizer import Tokenizer
+
+    tok = Tokenizer.for_task(get_task("reverse_addition"))
+
+    def clock() -> float:
+        torch.cuda.synchronize()
+        return time.perf_counter()
+
+    return bench_stacked(ModelConfig(vocab_size=len(tok)), tok, k=k, precision="bf16", rounds=2, steps=10, prompts=256,
+                         seed=0, clock=clock, device="cuda")
+
+
 def summary_lines(results: dict[str, dict]) -> list[str]:
     """The closing summary: one line per step, then the verdict."""
     lines = ["summary:"]
@@ -180,13 +208,14 @@ def main(argv=None) -> int:
           f"torch {torch.__version__}, CUDA {torch.version.cuda}; runs in {out}", flush=True)
     results: dict[str, dict] = {}
     t0 = time.perf_counter()
-    for name, fn in (("training", check_training), ("labelling", check_labelling)):
+    for name, fn in (("training", check_training), ("labelling", check_labelling), ("stacked", check_stacked)):
         try:
             results[name] = fn()
         except Exception as exc:  # noqa: BLE001 - a failed step is reported, and the others still run
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"{name}: {results[name]}", flush=True)
-    for name, command in (("round", round_command(out)), ("torchrun", torchrun_command(out))):
+    for name, command in (("round", round_command(out)), ("torchrun", torchrun_command(out)),
+                          ("vote round", vote_round_command(out))):
         ok, dt, tail = run_command(command, STEP_TIMEOUT_S[name])
         results[name] = {"seconds": dt} if ok else {"error": tail}
         print(f"{name}: {'ok' if ok else 'FAILED'} in {dt:.0f} s\n{tail}", flush=True)

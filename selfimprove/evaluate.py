@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
-from dataclasses import replace
 
 from selfimprove import distributed
 from selfimprove.generate import Decoding, greedy_labels
@@ -66,11 +65,12 @@ def answers_of_each(models: Sequence, task: Task, tok: Tokenizer, problems: Sequ
     """``answer`` for each of ``models``: ``out[m][i]`` is model m's answer to problem i.
 
     With ``decoding.stacked``, k > 1 models of one shape decode as one stacked model (ensemble.py):
-    each step's operations run once for all k models instead of k times, on as many rows as one
-    model's step had. Where a step is dominated by launching operations (a GPU, small models) that
-    is up to k times faster; where the products dominate (a CPU) it is about the same. Greedy answers
-    are each model's own (``tests/test_ensemble.py``); only the last bits of the products may round
-    differently, as any change of batch shape can.
+    ``batch_size`` prompts per model, so each step runs its operations once on k times the rows
+    instead of k times - what a k times larger batch would do for one model, with k times its
+    memory. Where a step is bound by launching operations (a GPU, small models, few problems) that
+    saves up to k times; where the products and memory traffic dominate (a CPU) it does not.
+    Greedy answers are each model's own (``tests/test_ensemble.py``); only the last bits of the
+    products may round differently, as any change of batch shape can.
     """
     from selfimprove.ensemble import can_stack, stack, stacked_labels
 
@@ -82,10 +82,7 @@ def answers_of_each(models: Sequence, task: Task, tok: Tokenizer, problems: Sequ
     prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
     limits = [decoding_bound(task, task.difficulty(p)) for p in mine]
     progress = progress if distributed.is_main() else None
-    # A decoding step holds ``batch_size`` rows stacked or not (k models x batch_size / k prompts):
-    # the KV cache and the prefill's scores, which grow with the rows, stay the size they were.
-    share = replace(decoding, batch_size=max(1, -(-decoding.batch_size // len(models))))
-    outs = stacked_labels(stack(models), prompts, limits, tok.eos_id, tok.pad_id, share, progress)
+    outs = stacked_labels(stack(models), prompts, limits, tok.eos_id, tok.pad_id, decoding, progress)
     return [distributed.gather([tok.decode(o) for o in rows], len(problems)) for rows in outs]
 
 

@@ -53,3 +53,12 @@ def test_the_cuda_refusal_is_decided_by_torch(gpu_check, monkeypatch):
     assert gpu_check.cuda_missing_reason().startswith("error:")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert gpu_check.cuda_missing_reason() is None
+
+
+def test_the_vote_round_runs_k_models_stacked_on_the_gpu(gpu_check, tmp_path):
+    from selfimprove.runtime import stacks_models
+
+    command = gpu_check.vote_round_command(tmp_path)
+    assert command[1:4] == ["-m", "selfimprove.cli", "run"] and "device=cuda" in command and "scale=tiny" in command
+    cfg = load_config(gpu_check.VOTE_PRESET, [a for a in command[5:] if "=" in a])
+    assert cfg.rounds.k == 5 and cfg.device == "cuda" and stacks_models(cfg, torch.device("cuda"))
