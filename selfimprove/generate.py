@@ -71,11 +71,14 @@ def greedy_batch(
         # The prompt pass runs in row chunks of about PREFILL_TOKENS tokens: at 256 x 37 tokens in
         # one piece the MLP's (B*T, 2F) activations spill out of the CPU caches and the
         # up-projection and SiLU ran at 2/3 and 1/6 of their in-cache speed.
-        chunk = B if whole else max(1, PREFILL_TOKENS // P)
-        logits = torch.cat([
-            model(idx[s : s + chunk], cache.rows(s, s + chunk), positions[s : s + chunk], last_only=True)
-            for s in range(0, B, chunk)
-        ])  # (B, 1, V)
+        if whole:
+            logits = stacked_prefill(model, idx, cache, positions)
+        else:
+            chunk = max(1, PREFILL_TOKENS // P)
+            logits = torch.cat([
+                model(idx[s : s + chunk], cache.rows(s, s + chunk), positions[s : s + chunk], last_only=True)
+                for s in range(0, B, chunk)
+            ])  # (B, 1, V)
         cache.length = P
         for step in range(max_new):
             token = logits[:, -1].argmax(-1)  # (B,)
@@ -94,6 +97,32 @@ def greedy_batch(
             positions = positions[:, -1:] + 1
             logits = model(token[:, None], cache, positions=positions)  # (B', 1, V)
     return out
+
+
+def stacked_prefill(model: Transformer, idx: torch.Tensor, cache: KVCache, positions: torch.Tensor) -> torch.Tensor:
+    """The prompt pass of a stacked model (k row blocks, model-major) in chunks, as ``greedy_batch``
+    chunks one model's: each chunk takes the same rows of every block (the stacked layers need k
+    equal blocks), as many per model as one model's chunk holds, fills a cache of its own and copies
+    it into ``cache``'s rows. In one piece, long prompts of k models at once spill the CPU's caches
+    and materialise every row's attention scores: a toy maze-nodes evaluation (k = 5, prompts of
+    ~300 tokens) ran 4x slower and peaked at 4.4 GB instead of 0.6. Returns the last position's
+    logits, (B, 1, V)."""
+    k, (B, P) = model.n_models, idx.shape
+    per_model = B // k
+    chunk = max(1, PREFILL_TOKENS // P)
+    logits = None
+    for s in range(0, per_model, chunk):
+        rows = torch.cat([torch.arange(m * per_model + s, m * per_model + min(s + chunk, per_model)) for m in range(k)])
+        rows = rows.to(idx.device)
+        part = KVCache(model.cfg, len(rows), P, idx.device, cache.k.dtype)
+        part.valid.copy_(cache.valid[rows, :P])
+        out = model(idx[rows], part, positions[rows], last_only=True)  # (k*c, 1, V)
+        if logits is None:
+            logits = out.new_empty(B, *out.shape[1:])
+        logits[rows] = out
+        cache.k[:, rows, :, :P] = part.k
+        cache.v[:, rows, :, :P] = part.v
+    return logits
 
 
 def length_sorted_chunks(prompts: Sequence[Sequence[int]], limits: Sequence[int], batch_size: int):

@@ -88,7 +88,11 @@ def test_gradients_are_clipped_per_model():
 
 
 @pytest.mark.parametrize("rope", [False, True])
-def test_stacked_greedy_answers_equal_each_models_own(rope):
+@pytest.mark.parametrize("prefill_tokens", [2048, 40])  # the prompt pass in one piece / in chunks of 1-2 rows a model
+def test_stacked_greedy_answers_equal_each_models_own(rope, prefill_tokens, monkeypatch):
+    from selfimprove import generate
+
+    monkeypatch.setattr(generate, "PREFILL_TOKENS", prefill_tokens)
     ks = models(rope=rope)
     for m, model in enumerate(ks):  # sharpen the random models so that EOS and limits both occur
         with torch.no_grad():
