@@ -1,0 +1,64 @@
+"""What a maze run's model answers, per hop count: exact accuracy, how many hops its answers have,
+and which of the task's checks (format, moves, end, repeat) they fail.
+
+    .venv/bin/python scripts/maze_answers.py runs/maze0 --nodes 10 --hops 1-5 --n 200
+
+It tells a base that has not learnt its range (wrong answers of every length) from one that caps
+its answers at D0's longest path (every answer past it has exactly that many hops, and fails the
+move check): docs/EXPERIMENTS.md M4-M6. The problems come from their own seed stream, disjoint
+from training, labelling and evaluation. Ground truth scores them (an analysis, like evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import sys
+from pathlib import Path
+
+from selfimprove.predict import predict
+from selfimprove.tasks.maze import MazeTask
+
+
+def hop_range(text: str) -> list[int]:
+    """``"1-5"`` -> [1, 2, 3, 4, 5]; ``"4"`` -> [4]."""
+    low, _, high = text.partition("-")
+    try:
+        return list(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hops must be N or LOW-HIGH, got {text!r}") from None
+
+
+def answer_profile(task: MazeTask, problems: list, answers: list[str]) -> dict:
+    """Exact accuracy, the histogram of answer hop counts, and each check's failure count."""
+    hops = collections.Counter(a.count(">") for a in answers)
+    failed = collections.Counter(name for p, a in zip(problems, answers) for name, ok in task.checks(p, a).items() if not ok)
+    right = sum(task.verify(p, a).ok for p, a in zip(problems, answers))
+    return {"accuracy": right / len(problems), "answer_hops": dict(sorted(hops.items())), "failed": dict(sorted(failed.items()))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--nodes", type=int, required=True, help="tree size of the mazes asked")
+    ap.add_argument("--hops", type=hop_range, default=hop_range("1-5"), help="hop counts asked, e.g. 1-5")
+    ap.add_argument("--n", type=int, default=200, help="mazes per hop count")
+    ap.add_argument("--round", type=int, default=None, help="which round's model (default: the latest)")
+    args = ap.parse_args(argv)
+    task = MazeTask()
+    try:
+        for hops in args.hops:
+            rng = random.Random(f"maze-answers/{hops}/{args.nodes}")
+            problems = [task.sample((hops, args.nodes), rng) for _ in range(args.n)]
+            answers = predict(args.run_dir, [task.prompt(p) for p in problems], args.round)
+            print(json.dumps({"hops": hops, "nodes": args.nodes, "n": args.n, **answer_profile(task, problems, answers)}))
+    except ValueError as err:  # a UserError (not a run, unfinished round, bad vocabulary)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
