@@ -28,7 +28,7 @@ import shutil
 import torch
 
 from selfimprove import distributed
-from selfimprove.checkpoint import checkpoint_dir, has_checkpoint, load_checkpoint, save_checkpoint
+from selfimprove.checkpoint import checkpoint_dir, has_checkpoint, load_checkpoint, read_state, save_checkpoint
 from selfimprove.data import BatchPlan
 from selfimprove.ensemble import (
     can_stack,
@@ -97,7 +97,8 @@ def train_stacked_round(run: Run, files: RunDir, r: int, training_sets, log=lamb
     ``training_sets(sets, r)`` gives the sets a model trains on in round r."""
     tcfg, folder, k = run.cfg.rounds.train, files.round(r), run.k
     prefixes = [files.prefix(m) for m in range(k)]
-    if all(has_checkpoint(folder, p) for p in prefixes):  # the round finished before a kill
+    if all(has_checkpoint(folder, p) and read_state(folder, p)["step"] >= tcfg.steps for p in prefixes):
+        # the round finished before a kill (a one-by-one round's models may be at other steps)
         for m in range(k):
             load_model(run, files, r, m)
         shutil.rmtree(checkpoint_dir(folder, PREFIX), ignore_errors=True)

@@ -127,6 +127,30 @@ def test_a_stacked_round_killed_anywhere_resumes_to_the_same_weights(runs, tmp_p
             assert all(torch.equal(a[n], b[n]) for n in a), (r, m)
 
 
+def test_a_round_that_falls_back_to_one_by_one_resumes_as_one_by_one(runs, tmp_path, monkeypatch):
+    """Models whose step counts cannot share one train one after another; killed after models 0
+    and 1 finished and model 2 checkpointed mid-round (each has a checkpoint), the rerun must not
+    take the round as finished."""
+    from run_records import crashing
+
+    from selfimprove import rounds
+
+    monkeypatch.setattr(stacked_rounds, "same_bias_corrections", lambda steps, tcfg: False)
+    real = rounds.train_steps
+    monkeypatch.setattr(rounds, "train_steps", crashing(real, lambda desc: desc == "train r1 m2", 10))
+    cfg = load_config(SMOKE, [*VOTE, "rounds.count=1", "rounds.stacked=true", "rounds.train.checkpoint_every=10"])
+    with pytest.raises(KeyboardInterrupt):
+        run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert json.loads((tmp_path / "round_001" / "m2_checkpoint" / "state.json").read_text())["step"] == 10
+    monkeypatch.setattr(rounds, "train_steps", real)
+    run_rounds(cfg, tmp_path, log=lambda line: None)
+    separate = runs["dirs"][False]  # one by one from the start: the same numbers
+    assert evals(tmp_path) == {r: e for r, e in evals(separate).items() if r != "round_002"}
+    for m in range(3):
+        a, b = weights(tmp_path, 1, m), weights(separate, 1, m)
+        assert all(torch.equal(a[n], b[n]) for n in a), m
+
+
 def test_one_step_count_stands_for_all_only_when_the_bias_corrections_agree():
     cfg = TrainConfig(steps=10, beta1=0.9, beta2=0.99)
     assert same_bias_corrections([40, 40, 40], cfg)
