@@ -28,7 +28,13 @@ import shutil
 import torch
 
 from selfimprove import distributed
-from selfimprove.checkpoint import checkpoint_dir, has_checkpoint, load_checkpoint, read_state, save_checkpoint
+from selfimprove.checkpoint import (
+    checkpoint_dir,
+    has_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
 from selfimprove.data import BatchPlan
 from selfimprove.ensemble import (
     can_stack,
