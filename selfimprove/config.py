@@ -120,7 +120,7 @@ class RoundsSection:
     # k > 1 models decode (label, probe, evaluate) and, in rounds >= 1, train as one stacked model
     # (ensemble.py, stacked_rounds.py): k times fewer operations, the same numbers up to the last
     # bits. auto = on a GPU, where a small model's step is launch-bound; on a CPU the products
-    # dominate, and stacked decoding's longer batches cost more than they save (configs/README.md).
+    # dominate and stacking saves nothing measurable (configs/README.md).
     stacked: bool | str = "auto"
     # independent | shared_data | shared_init | shared_d0 | more_data (paper B.2.4; voting.py).
     # shared_init: one initialisation and one D0, each model its own batch order; shared_d0: one

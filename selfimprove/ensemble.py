@@ -15,12 +15,12 @@ optimizers would. ``tests/test_ensemble.py`` checks weights and greedy answers a
 models.
 
 Used by round 0's prelude candidates (candidates.py), which checkpoint the stacked weights and
-AdamW state as they are, and by the round loop's k vote models when they label, probe and are
-evaluated (``evaluate.answers_of_each``; ``rounds.stacked``); the vote models still train one
-after another. Measured on 2 CPU cores
-(docs/RESULTS.md), stacking pays in labelling (many small decoding steps) and at small batches
-(the demo's model at batch 32: 2 stacked cost 1.6x one, 4 cost 2.7x), not in training at batch
-128, whose matmuls are already large.
+AdamW state as they are, and, with ``rounds.stacked``, by the round loop's k vote models when they
+label, probe and are evaluated (``evaluate.answers_of_each``) and train in rounds >= 1
+(stacked_rounds.py). Measured on 2 CPU cores (docs/RESULTS.md), stacking pays at small batches
+(the demo's model at batch 32: 2 stacked cost 1.6x one, 4 cost 2.7x), not at batch 128 in training
+or labelling (k = 5: 0.93-1.06x), whose products already fill a step; so ``rounds.stacked: auto``
+stacks on CUDA only.
 """
 
 from __future__ import annotations

@@ -52,12 +52,19 @@ def answer(model, task: Task, tok: Tokenizer, problems: Sequence, decoding: Deco
 
     Under torchrun each rank answers its share and every rank gets all answers back, in order.
     """
+    return decode_problems(task, tok, problems, progress, lambda prompts, limits, shown: [
+        greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, decoding, shown)])[0]
+
+
+def decode_problems(task: Task, tok: Tokenizer, problems: Sequence, progress: str | None, decode) -> list[list[str]]:
+    """Each problem's prompt and bound handed to ``decode(prompts, limits, progress)``, which gives
+    one list of token rows per model; returns each model's answer texts. Under torchrun each rank
+    decodes its share and every rank gets all answers back, in order."""
     mine = distributed.shard(problems)
     prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
     limits = [decoding_bound(task, task.difficulty(p)) for p in mine]
-    progress = progress if distributed.is_main() else None
-    outs = greedy_labels(model, prompts, limits, tok.eos_id, tok.pad_id, decoding, progress)
-    return distributed.gather([tok.decode(o) for o in outs], len(problems))
+    outs = decode(prompts, limits, progress if distributed.is_main() else None)
+    return [distributed.gather([tok.decode(o) for o in rows], len(problems)) for rows in outs]
 
 
 def answers_of_each(models: Sequence, task: Task, tok: Tokenizer, problems: Sequence, decoding: Decoding,
@@ -78,12 +85,9 @@ def answers_of_each(models: Sequence, task: Task, tok: Tokenizer, problems: Sequ
         return [answer(models[0], task, tok, problems, decoding, progress)]
     if not (decoding.stacked and can_stack(models)):
         return [answer(m, task, tok, problems, decoding, progress and f"{progress} m{i}") for i, m in enumerate(models)]
-    mine = distributed.shard(problems)
-    prompts = [[tok.bos_id] + tok.encode(task.prompt(p)) for p in mine]
-    limits = [decoding_bound(task, task.difficulty(p)) for p in mine]
-    progress = progress if distributed.is_main() else None
-    outs = stacked_labels(stack(models), prompts, limits, tok.eos_id, tok.pad_id, decoding, progress)
-    return [distributed.gather([tok.decode(o) for o in rows], len(problems)) for rows in outs]
+    stacked = stack(models)
+    return decode_problems(task, tok, problems, progress, lambda prompts, limits, shown: stacked_labels(
+        stacked, prompts, limits, tok.eos_id, tok.pad_id, decoding, shown))
 
 
 def evaluate(model, task: Task, tok: Tokenizer, cells: Sequence[Difficulty], n: int, seed: int, decoding: Decoding,

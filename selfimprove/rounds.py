@@ -25,7 +25,6 @@ import torch
 from selfimprove import distributed, hardware
 from selfimprove.checkpoint import has_checkpoint, save_checkpoint
 from selfimprove.config import RunConfig, to_plain
-from selfimprove.data import BatchPlan
 from selfimprove.evaluate import accuracy_probe, evaluate_each, grid
 from selfimprove.filters import twin_counts
 from selfimprove.generate import Decoding
@@ -44,6 +43,8 @@ from selfimprove.run import (
     load_model,
     load_round,
     round0_batches,
+    round_plan,
+    training_sets,  # tests import it from here too
 )
 from selfimprove.runtime import (
     inference_precision,
@@ -209,7 +210,7 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
     folder, steps = files.round(r), []
     distributed.barrier()
     if trains_stacked(run, r):
-        end = train_stacked_round(run, files, r, lambda sets, r: training_sets(sets, r, run.cfg.rounds.keep_round0), log)
+        end = train_stacked_round(run, files, r, log)
         if end is not None:
             run.loaded = None
             return end
@@ -222,8 +223,7 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
             load_model(run, files, r - 1, m)
         continue_optimizer(opt, tcfg)
         sets = training_sets(run.sets[m], r, run.cfg.rounds.keep_round0)
-        plan = BatchPlan(run.order_seed(m), r, tcfg.batch_size, run.cfg.rounds.newest_fraction, tcfg.bucket,
-                         run.cfg.rounds.mixture)
+        plan = round_plan(run, m, r, tcfg)
         batches = round0_batches(run, m, plan, saved.get("curriculum")) if r == 0 else (
             lambda s, plan=plan, sets=sets: plan.batch(sets, s, run.tok.pad_id))
 
@@ -246,13 +246,6 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
         steps.append(max(start, end))  # the step of the model's last checkpoint
     run.loaded = None  # trained: no longer round r-1's models
     return steps[0]
-
-
-def training_sets(sets: list, r: int, keep_round0: bool) -> list:
-    """The sets round r trains on: D0 .. Dr, without D0 after round 0 unless ``keep_round0``, and
-    without rounds whose labels were all filtered out (None). D0 stays when nothing else is left."""
-    rounds = [s for s in sets[1 : r + 1] if s is not None]
-    return sets[:1] + rounds if keep_round0 or not rounds else rounds
 
 
 def eval_cells(cfg: RunConfig, trained: list) -> list:

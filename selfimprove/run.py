@@ -131,6 +131,19 @@ def d0_accuracy(run: Run, m: int, n: int, cycle: int, r0=None, model=None) -> di
     return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
 
 
+def round_plan(run: Run, m: int, r: int, tcfg) -> BatchPlan:
+    """Model m's batch order in round r (a function of the config's seeds, the round and the step)."""
+    return BatchPlan(run.order_seed(m), r, tcfg.batch_size, run.cfg.rounds.newest_fraction, tcfg.bucket,
+                     run.cfg.rounds.mixture)
+
+
+def training_sets(sets: list, r: int, keep_round0: bool) -> list:
+    """The sets round r trains on: D0 .. Dr, without D0 after round 0 unless ``keep_round0``, and
+    without rounds whose labels were all filtered out (None). D0 stays when nothing else is left."""
+    rounds = [s for s in sets[1 : r + 1] if s is not None]
+    return sets[:1] + rounds if keep_round0 or not rounds else rounds
+
+
 def load_round(run: Run, files: RunDir, r: int) -> None:
     """Every model and optimizer as round r left them; nothing is read when they already are."""
     if run.loaded == r:

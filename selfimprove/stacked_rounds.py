@@ -12,7 +12,7 @@ larger operations. The round's file layout stays the per-model one::
 A run killed anywhere resumes to the same weights: mid-round from the stacked checkpoint, and
 while the per-model checkpoints are being written from the stacked one (still on disk). Greedy
 answers and weights equal k separate models' up to the last bits of the products
-(``tests/test_rounds.py``); the same config gives the same numbers every time.
+(``tests/test_stacked_rounds.py``); the same config gives the same numbers every time.
 
 Stacking needs one AdamW step size for all k models: their step counts may differ (round 0's
 ``cycles`` stop each model when it masters D0), and then only where the bias corrections
@@ -35,7 +35,6 @@ from selfimprove.checkpoint import (
     read_state,
     save_checkpoint,
 )
-from selfimprove.data import BatchPlan
 from selfimprove.ensemble import (
     can_stack,
     make_stacked_optimizer,
@@ -44,7 +43,7 @@ from selfimprove.ensemble import (
     unstack,
 )
 from selfimprove.layout import RunDir
-from selfimprove.run import Run, load_model
+from selfimprove.run import Run, load_round, round_plan, training_sets
 from selfimprove.runtime import stacks_models
 from selfimprove.train import TrainConfig, resolve_precision
 
@@ -97,21 +96,17 @@ def unstack_moments(stacked: torch.nn.Module, opt: torch.optim.Optimizer, models
                 "exp_avg": state["exp_avg"][m].clone(), "exp_avg_sq": state["exp_avg_sq"][m].clone()}
 
 
-def train_stacked_round(run: Run, files: RunDir, r: int, training_sets, log=lambda line: None) -> int | None:
+def train_stacked_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int | None:
     """Train round r's k models as one stacked model; returns the round's last step, or None when
-    their AdamW step counts cannot share one count (the caller then trains them one by one).
-    ``training_sets(sets, r)`` gives the sets a model trains on in round r."""
+    their AdamW step counts cannot share one count (the caller then trains them one by one)."""
     tcfg, folder, k = run.cfg.rounds.train, files.round(r), run.k
     prefixes = [files.prefix(m) for m in range(k)]
     if all(has_checkpoint(folder, p) and read_state(folder, p)["step"] >= tcfg.steps for p in prefixes):
         # the round finished before a kill (a one-by-one round's models may be at other steps)
-        for m in range(k):
-            load_model(run, files, r, m)
+        load_round(run, files, r)
         shutil.rmtree(checkpoint_dir(folder, PREFIX), ignore_errors=True)
         return tcfg.steps
-    if run.loaded != r - 1:
-        for m in range(k):
-            load_model(run, files, r - 1, m)
+    load_round(run, files, r - 1)  # each model and its AdamW state as round r-1 left them
     steps = [adam_step(o) for o in run.optimizers]
     if not same_bias_corrections(steps, tcfg):
         log(f"round {r:3d} | the {k} models' AdamW step counts {steps} differ: they train one after another")
@@ -122,9 +117,8 @@ def train_stacked_round(run: Run, files: RunDir, r: int, training_sets, log=lamb
     start = 0
     if has_checkpoint(folder, PREFIX):
         start = load_checkpoint(folder, stacked, opt, PREFIX, run.tok)["step"]
-    plans = [BatchPlan(run.order_seed(m), r, tcfg.batch_size, run.cfg.rounds.newest_fraction, tcfg.bucket,
-                       run.cfg.rounds.mixture) for m in range(k)]
-    sets = [training_sets(run.sets[m], r) for m in range(k)]
+    plans = [round_plan(run, m, r, tcfg) for m in range(k)]
+    sets = [training_sets(run.sets[m], r, run.cfg.rounds.keep_round0) for m in range(k)]
 
     def batches(step: int) -> list:
         return [plan.batch(own, step, run.tok.pad_id) for plan, own in zip(plans, sets)]
