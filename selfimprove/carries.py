@@ -7,7 +7,9 @@ length L has probability about 2^-L), so a model can score 99% on them and still
 chain; ``carry_problems`` builds test sets with a chosen chain length instead.
 
 Carries are a property of the numbers, not of how the task writes them, so this works for
-reverse and forward addition alike.
+reverse and forward addition alike. ``nines`` measures what forward addition finds hard instead: a
+run of columns summing to 9, through which a most-significant-first writer must look for the
+carry (docs/EXPERIMENTS.md FL0).
 """
 
 from __future__ import annotations
@@ -90,3 +92,44 @@ def histogram(problems: Iterable[Operands]) -> dict[int, int]:
     """Chain length -> count, e.g. of a round's training data."""
     counts = Counter(carry_chain(p.a, p.b) for p in problems)
     return dict(sorted(counts.items()))
+
+
+def nines(a: int, b: int) -> int:
+    """The longest run of consecutive columns whose digit sum is exactly 9 (a missing digit counts 0).
+
+    Such a column passes on whatever carry comes from below, so a writer that starts at the most
+    significant digit (forward addition) must look through the whole run to know the digit above
+    it: ``45 + 54`` has 2, ``19 + 70`` 1 (9 + 0), ``15 + 17`` 0. Random digits rarely make long runs
+    (a column sums to 9 one time in ten).
+    """
+    best = run = 0
+    while a or b:
+        run = run + 1 if a % 10 + b % 10 == 9 else 0
+        best = max(best, run)
+        a, b = a // 10, b // 10
+    return best
+
+
+def nines_problem(digits: int, run: int, rng: random.Random, other_digits: int | None = None) -> Operands:
+    """Operands of ``digits`` and ``other_digits`` (default the same) digits with exactly one run of
+    ``run`` columns summing to 9, placed at random where both have digits; every other column is
+    uniform over what does not sum to 9 (so the column under the run carries into it about half the
+    time; where only one operand has a digit, that digit is not 9)."""
+    other = digits if other_digits is None else other_digits
+    if not 0 <= run <= min(digits, other):
+        raise ValueError(f"a run of {run} nines does not fit in {min(digits, other)} shared digits")
+    start = rng.randint(0, min(digits, other) - run)
+    a = b = 0
+    for i in range(max(digits, other)):
+        xs = range(1 if i == digits - 1 else 0, 10) if i < digits else [0]  # no leading zero
+        ys = range(1 if i == other - 1 else 0, 10) if i < other else [0]
+        nine = start <= i < start + run
+        x, y = rng.choice([(x, y) for x in xs for y in ys if (x + y == 9) == nine])
+        a, b = a + x * 10**i, b + y * 10**i
+    return Operands(a, b)
+
+
+def nines_problems(digits: int, runs: Iterable[int], n: int, seed: int) -> dict[int, list[Operands]]:
+    """``n`` problems per run length of nines, from their own seed stream (``nines/<seed>/<digits>/<run>``)."""
+    return {run: [nines_problem(digits, run, rng) for _ in range(n)]
+            for run in runs for rng in [random.Random(f"nines/{seed}/{digits}/{run}")]}

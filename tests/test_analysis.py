@@ -154,7 +154,8 @@ def test_analyze_commands_on_a_real_run(sweep):
     assert errors["shown"] == {"round": 1, "source": "eval"} and errors["rounds"]["1"]["eval"]["answers"] == 16
     assert main(["analyze", "carries", str(run), "--digits", "3", "--n", "5"]) == 0
     carries = json.loads((run / "analysis" / "carries.json").read_text())
-    assert set(carries["accuracy"]) == {"0", "1", "2", "3"}
+    assert set(carries["accuracy"]) == set(carries["nines"]) == {"0", "1", "2", "3"}
+    assert all(0 <= v <= 1 for v in carries["nines"].values())
     assert sum(carries["training"]["0"].values()) == 300  # D0 as round 0 drew it
     assert main(["analyze", "memorised", str(run)]) == 0
     memorised = json.loads((run / "analysis" / "memorised.json").read_text())

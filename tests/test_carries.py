@@ -6,11 +6,15 @@ import pytest
 
 from selfimprove.carries import (
     carry_chain,
+    carry_flags,
     carry_pattern,
     carry_problem,
     carry_problems,
     histogram,
     longest_run,
+    nines,
+    nines_problem,
+    nines_problems,
 )
 from selfimprove.tasks.addition import Operands
 
@@ -59,3 +63,47 @@ def test_test_sets_are_per_length_and_reproducible():
     assert sets == carry_problems(6, range(7), 500, seed=0)
     assert histogram(sets[4]) == {4: 500}
     assert histogram([Operands(11, 22), Operands(15, 17), Operands(95, 15), Operands(12, 13)]) == {0: 2, 1: 1, 2: 1}
+
+
+@pytest.mark.parametrize("a, b, run", [(45, 54, 2), (19, 70, 1), (15, 17, 0), (999, 0, 3), (9, 1000, 1),
+                                      (1234, 8765, 4), (1801, 8098, 2)])
+def test_nines_of_hand_checked_additions(a, b, run):
+    assert nines(a, b) == run
+
+
+@pytest.mark.parametrize("digits", [1, 2, 8, 15])
+def test_nines_problems_have_the_run_asked_for_and_no_other(digits):
+    rng = random.Random(digits)
+    for run in range(digits + 1):
+        for _ in range(30):
+            p = nines_problem(digits, run, rng)
+            assert len(str(p.a)) == len(str(p.b)) == digits
+            assert nines(p.a, p.b) == run
+            sums = [int(x) + int(y) for x, y in zip(str(p.a), str(p.b))]
+            assert sums.count(9) == run  # one run, nothing summing to 9 outside it
+    with pytest.raises(ValueError, match="does not fit"):
+        nines_problem(3, 4, rng)
+    with pytest.raises(ValueError, match="does not fit"):
+        nines_problem(6, 3, rng, other_digits=2)
+
+
+def test_nines_problems_of_two_lengths_keep_the_run_where_both_have_digits():
+    rng = random.Random(5)
+    for _ in range(200):
+        digits, other = rng.randint(1, 9), rng.randint(1, 9)
+        run = rng.randint(0, min(digits, other))
+        p = nines_problem(digits, run, rng, other)
+        assert (len(str(p.a)), len(str(p.b))) == (digits, other) and nines(p.a, p.b) == run
+
+
+def test_nines_sets_are_reproducible_and_the_column_under_a_run_carries_about_half_the_time():
+    sets = nines_problems(8, [2], 400, seed=0)
+    assert sets == nines_problems(8, [2], 400, seed=0) and sets != nines_problems(8, [2], 400, seed=1)
+    entering = [carry_flags(p.a, p.b) for p in sets[2]]
+    under = []
+    for p, flags in zip(sets[2], entering):
+        sums = [int(x) + int(y) for x, y in zip(str(p.a)[::-1], str(p.b)[::-1])]
+        start = sums.index(9)
+        if start:
+            under.append(flags[start - 1])
+    assert 0.35 < sum(under) / len(under) < 0.65

@@ -1,5 +1,6 @@
 """``selfimprove analyze carries``: a round model's accuracy by maximum carry-chain length (paper
-Fig 30, ``carries.carry_problems``) and the chain lengths of every round's training data (Fig 29:
+Fig 30, ``carries.carry_problems``) and by the longest run of columns summing to 9
+(``carries.nines_problems``), and the chain lengths of every round's training data (Fig 29:
 D0 as round 0 drew it, then each round's kept self-labels). Tasks that add two numbers only
 (``HasAddends``: ``addends(problem)`` and ``from_addends(a, b)``)."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfimprove.analysis import common, figures
-from selfimprove.carries import carry_problems, histogram
+from selfimprove.carries import carry_problems, histogram, nines_problems
 from selfimprove.config import ConfigError
 from selfimprove.tasks.addition import Operands
 from selfimprove.tasks.base import HasAddends
@@ -27,21 +28,25 @@ def training_histograms(run_dir: Path, cfg, task) -> dict[str, dict[str, int]]:
     return {r: {str(k): c for k, c in h.items()} for r, h in out.items()}
 
 
-def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dict[str, float]:
-    """Exact-match accuracy of round r's model 0 per chain length 0..digits (n problems each)."""
+def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dict[str, dict[str, float]]:
+    """Exact-match accuracy of round r's model 0 on ``digits``-digit sums, n problems per length
+    0..digits of two test sets: the maximum cascading-carry chain (``accuracy``) and the longest
+    run of columns summing to 9 (``nines``: what a most-significant-first writer looks through)."""
     from selfimprove.evaluate import answer
     from selfimprove.generate import Decoding
     from selfimprove.predict import load_round_model
 
     _, tok, net, precision = load_round_model(run_dir, r, 0)
-    sets = carry_problems(digits, range(digits + 1), n, cfg.seed)
-    sets = {length: [task.from_addends(p.a, p.b) for p in problems] for length, problems in sets.items()}
-    flat = [p for problems in sets.values() for p in problems]
-    answers = answer(net, task, tok, flat, Decoding(cfg.eval.batch_size, precision))
-    out, offset = {}, 0
-    for length, problems in sets.items():
-        right = sum(task.verify(p, a).ok for p, a in zip(problems, answers[offset:offset + n]))
-        out[str(length)], offset = right / n, offset + n
+    sets = {"accuracy": carry_problems(digits, range(digits + 1), n, cfg.seed),
+            "nines": nines_problems(digits, range(digits + 1), n, cfg.seed)}
+    cells = [(name, length, [task.from_addends(p.a, p.b) for p in problems])
+             for name, by_length in sets.items() for length, problems in by_length.items()]
+    answers = answer(net, task, tok, [p for *_, problems in cells for p in problems],
+                     Decoding(cfg.eval.batch_size, precision))  # one decoding pass for both sets
+    out: dict[str, dict[str, float]] = {name: {} for name in sets}
+    for i, (name, length, problems) in enumerate(cells):
+        mine = answers[i * n:(i + 1) * n]
+        out[name][str(length)] = sum(task.verify(p, a).ok for p, a in zip(problems, mine)) / n
     return out
 
 
@@ -58,6 +63,6 @@ def analyze_carries(run_dir: Path, digits: int | None = None, n: int = 500, roun
     if digits < 1 or n < 1:
         raise ConfigError(f"--digits and --n must be >= 1, got {digits} and {n}")
     record = {"task": task.name, "round": r, "digits": digits, "n": n,
-              "accuracy": carry_accuracy(run_dir, cfg, task, r, digits, n),
+              **carry_accuracy(run_dir, cfg, task, r, digits, n),
               "training": training_histograms(run_dir, cfg, task)}
     return common.save(run_dir, "carries", record, figures.carries_png(record))

@@ -52,16 +52,17 @@ def taxonomy_png(summary: Mapping[str, Any], title: str) -> bytes:
 
 
 def carries_png(record: Mapping[str, Any]) -> bytes:
-    """Paper Figs 29-30: accuracy by maximum carry-chain length; chain lengths in training data."""
+    """Paper Figs 29-30: accuracy by maximum carry-chain length (and by run of nines); chain lengths in training data."""
     fig = _figure(11.0, 4.2)
     left, right = fig.subplots(1, 2)
-    acc = record.get("accuracy") or {}
-    if acc:
+    for key, label in (("accuracy", "maximum cascading-carry chain"), ("nines", "longest run of columns summing to 9")):
+        acc = record.get(key) or {}
         xs = sorted(acc, key=int)
-        left.plot([int(x) for x in xs], [acc[x] for x in xs], "o-")
+        left.plot([int(x) for x in xs], [acc[x] for x in xs], "o-", label=label)
     left.set(title=f"round {record.get('round')} model, {record.get('digits')}-digit additions",
-             xlabel="maximum cascading-carry length", ylabel="exact-match accuracy", ylim=(-0.02, 1.03))
+             xlabel="length (columns)", ylabel="exact-match accuracy", ylim=(-0.02, 1.03))
     left.grid(alpha=0.3)
+    left.legend(fontsize=7)
     for r, counts in (record.get("training") or {}).items():
         total = sum(counts.values()) or 1
         xs = sorted(counts, key=int)

@@ -15,7 +15,12 @@ Forward addition is the plain decimal sum with no padding::
 Difficulty is the number of digits ``d``: both operands have ``d`` digits (leading digit
 non-zero). Round-0 data draws the two lengths independently from ``{low..high}^2`` when
 ``independent_lengths`` is set (the paper's default); the problem's difficulty is then the longer
-operand's length.
+operand's length. With ``nines: p`` a share p of round-0 problems (lengths drawn as the others)
+has a run of 1..(shorter length) columns whose digits sum to 9 (``carries.nines_problem``): forward
+addition must look through such a run for the carry, and uniform digits rarely make one
+(docs/EXPERIMENTS.md FL0). Measured at CPU scale it did not help: half of D0 planted left a
+forward base worse on those very runs (FL1, FL2). Self-labelled rounds and evaluations are never
+drawn this way.
 
 Consistency twins (``selfimprove.consistency``) of ``a + b``: ``b + a`` and ``(a + d) + (b - d)``
 (the same sum re-split, digit counts kept), whose answers equal the label; shifted twins
@@ -111,10 +116,13 @@ class Addition:
     axes = ("digits",)
     example = 3  # `selfimprove tasks` shows a 3-digit sum
 
-    def __init__(self, reverse: bool, independent_lengths: bool = True) -> None:
+    def __init__(self, reverse: bool, independent_lengths: bool = True, nines: float = 0.0) -> None:
         self.reverse = reverse
         self.name = "reverse_addition" if reverse else "forward_addition"
         self.independent_lengths = independent_lengths
+        if not (isinstance(nines, (int, float)) and not isinstance(nines, bool) and 0 <= nines <= 1):
+            raise TaskError(f"nines must be a share between 0 and 1, got {nines!r}")
+        self.nines = float(nines)
 
     def vocabulary(self) -> list[str]:
         return DIGITS + ["+", "="]
@@ -131,6 +139,13 @@ class Addition:
 
     def sample_initial(self, low: Difficulty, high: Difficulty, rng: random.Random) -> Operands:
         lo, hi = check_digits(low), check_digits(high)
+        # Only when asked, so that D0 without `nines` draws the same problems as before.
+        if self.nines and rng.random() < self.nines:
+            from selfimprove.carries import nines_problem  # carries imports this module
+
+            digits = rng.randint(lo, hi)
+            other = rng.randint(lo, hi) if self.independent_lengths else digits
+            return nines_problem(digits, rng.randint(1, min(digits, other)), rng, other)
         if self.independent_lengths:
             return Operands(random_number(rng.randint(lo, hi), rng), random_number(rng.randint(lo, hi), rng))
         return self.sample(rng.randint(lo, hi), rng)

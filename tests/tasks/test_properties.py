@@ -95,6 +95,27 @@ def test_multiplication_initial_lengths_are_independent_per_axis() -> None:
     assert seen == {(a, b) for a in (1, 2, 3) for b in (2, 3, 4)}
 
 
+@pytest.mark.parametrize("name", ["forward_addition", "reverse_addition"])
+def test_addition_nines_share_plants_runs_of_nines_in_round_0_only(name: str) -> None:
+    from selfimprove.carries import nines
+
+    plain, planted = get_task(name), get_task(name, nines=0.5)
+    # Without the option D0's draws are unchanged (the same rng stream as before it existed).
+    draws = [plain.sample_initial(1, 8, random.Random(3)) for _ in range(3)]
+    assert draws == [get_task(name, nines=0.0).sample_initial(1, 8, random.Random(3)) for _ in range(3)]
+    rng = random.Random(0)
+    d0 = [planted.sample_initial(1, 8, rng) for _ in range(2000)]
+    assert {planted.difficulty(p) for p in d0} == set(range(1, 9))
+    long_runs = sum(nines(p.a, p.b) >= 3 for p in d0) / len(d0)
+    uniform = [plain.sample_initial(1, 8, rng) for _ in range(2000)]
+    assert long_runs > 0.08 and sum(nines(p.a, p.b) >= 3 for p in uniform) / len(uniform) < 0.02
+    rounds = [planted.sample(8, rng) for _ in range(500)]  # self-labelled rounds draw uniform digits
+    assert sum(nines(p.a, p.b) >= 3 for p in rounds) / len(rounds) < 0.03
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(TaskError, match="nines must be a share"):
+            get_task(name, nines=bad)
+
+
 def test_maze_initial_skips_impossible_combinations() -> None:
     task = get_task("maze")
     rng = random.Random(0)
