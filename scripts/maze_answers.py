@@ -7,6 +7,12 @@ It tells a base that has not learnt its range (wrong answers of every length) fr
 its answers at D0's longest path (every answer past it has exactly that many hops, and fails the
 move check): docs/EXPERIMENTS.md M4-M6. The problems come from their own seed stream, disjoint
 from training, labelling and evaluation. Ground truth scores them (an analysis, like evaluation).
+
+``--forced F`` writes the first F hops of the true path after the prompt and lets the model go on
+from there (the answer shown is that prefix and the model's continuation): a cap that is a count
+of hops shows as answers of the capped length even when the rest of the path is short, a limit of
+how far the model can see as answers that finish once the rest is short enough (M7). The prefix
+is ground truth: analysis only.
 """
 
 from __future__ import annotations
@@ -39,6 +45,20 @@ def answer_profile(task: MazeTask, problems: list, answers: list[str]) -> dict:
     return {"accuracy": right / len(problems), "answer_hops": dict(sorted(hops.items())), "failed": dict(sorted(failed.items()))}
 
 
+def forced_answers(run_dir: Path, task: MazeTask, problems: list, forced: int, round_: int | None) -> list[str]:
+    """Each maze's true path up to its ``forced``-th hop, then the model's greedy continuation."""
+    from selfimprove.evaluate import decoding_bound
+    from selfimprove.generate import Decoding, greedy_labels
+    from selfimprove.predict import load_round_model
+
+    _, tok, net, precision = load_round_model(run_dir, round_)
+    prefixes = [">".join(task.solve(p).split(">")[:forced + 1]) + ">" if forced else "" for p in problems]
+    prompts = [[tok.bos_id] + tok.encode(task.prompt(p) + pre) for p, pre in zip(problems, prefixes)]
+    limits = [decoding_bound(task, task.difficulty(p)) - len(tok.encode(pre)) for p, pre in zip(problems, prefixes)]
+    rows = greedy_labels(net, prompts, limits, tok.eos_id, tok.pad_id, Decoding(256, precision))
+    return [pre + tok.decode(row) for pre, row in zip(prefixes, rows)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run_dir", type=Path)
@@ -46,14 +66,21 @@ def main(argv=None) -> int:
     ap.add_argument("--hops", type=hop_range, default=hop_range("1-5"), help="hop counts asked, e.g. 1-5")
     ap.add_argument("--n", type=int, default=200, help="mazes per hop count")
     ap.add_argument("--round", type=int, default=None, help="which round's model (default: the latest)")
+    ap.add_argument("--forced", type=int, default=0, help="write the true path's first F hops, the model goes on")
     args = ap.parse_args(argv)
     task = MazeTask()
     try:
         for hops in args.hops:
+            if not 0 <= args.forced < hops:
+                raise ValueError(f"--forced must be at least 0 and below every hop count asked, got {args.forced} for {hops} hops")
             rng = random.Random(f"maze-answers/{hops}/{args.nodes}")
             problems = [task.sample((hops, args.nodes), rng) for _ in range(args.n)]
-            answers = predict(args.run_dir, [task.prompt(p) for p in problems], args.round)
-            print(json.dumps({"hops": hops, "nodes": args.nodes, "n": args.n, **answer_profile(task, problems, answers)}))
+            if args.forced:
+                answers = forced_answers(args.run_dir, task, problems, args.forced, args.round)
+            else:
+                answers = predict(args.run_dir, [task.prompt(p) for p in problems], args.round)
+            print(json.dumps({"hops": hops, "nodes": args.nodes, "n": args.n, "forced": args.forced,
+                              **answer_profile(task, problems, answers)}))
     except ValueError as err:  # a UserError (not a run, unfinished round, bad vocabulary)
         print(f"error: {err}", file=sys.stderr)
         return 2

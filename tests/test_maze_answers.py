@@ -35,3 +35,11 @@ def test_the_script_reads_a_runs_model_and_refuses_a_non_run(tmp_path, capsys, l
     assert all(sum(x["answer_hops"].values()) == 5 and 0 <= x["accuracy"] <= 1 for x in lines)
     assert script.main([str(tmp_path), "--nodes", "8"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+    # Forced: the true path's first hops are written for the model; every answer starts with them.
+    task = MazeTask()
+    problems = [task.sample((3, 8), random.Random(i)) for i in range(4)]
+    answers = script.forced_answers(run, task, problems, 2, None)
+    for p, a in zip(problems, answers):
+        assert a.startswith(">".join(task.solve(p).split(">")[:3]) + ">")
+    assert script.main([str(run), "--nodes", "8", "--hops", "2-3", "--n", "5", "--forced", "2"]) == 2
+    assert "--forced must be" in capsys.readouterr().err
