@@ -39,14 +39,15 @@ def test_carry_chain_matches_a_column_by_column_reference():
         assert carry_chain(a, b) == best
 
 
-@pytest.mark.parametrize("digits", [1, 2, 7, 20])
-def test_constructed_problems_have_the_chain_asked_for(digits):
+@pytest.mark.parametrize("build, measure", [(carry_problem, carry_chain), (nines_problem, nines)])
+@pytest.mark.parametrize("digits", [1, 2, 7, 8, 15, 20])
+def test_constructed_problems_have_the_chain_or_run_of_nines_asked_for(build, measure, digits):
     rng = random.Random(digits)
     for length in range(digits + 1):
         for _ in range(30):
-            p = carry_problem(digits, length, rng)
+            p = build(digits, length, rng)
             assert len(str(p.a)) == len(str(p.b)) == digits
-            assert carry_chain(p.a, p.b) == length
+            assert measure(p.a, p.b) == length
 
 
 def test_patterns_are_random_and_out_of_range_chains_are_refused():
@@ -72,15 +73,13 @@ def test_nines_of_hand_checked_additions(a, b, run):
 
 
 @pytest.mark.parametrize("digits", [1, 2, 8, 15])
-def test_nines_problems_have_the_run_asked_for_and_no_other(digits):
+def test_a_nines_problem_has_no_column_summing_to_9_outside_its_run(digits):
     rng = random.Random(digits)
     for run in range(digits + 1):
         for _ in range(30):
             p = nines_problem(digits, run, rng)
-            assert len(str(p.a)) == len(str(p.b)) == digits
-            assert nines(p.a, p.b) == run
             sums = [int(x) + int(y) for x, y in zip(str(p.a), str(p.b))]
-            assert sums.count(9) == run  # one run, nothing summing to 9 outside it
+            assert sums.count(9) == run
     with pytest.raises(ValueError, match="does not fit"):
         nines_problem(3, 4, rng)
     with pytest.raises(ValueError, match="does not fit"):
@@ -99,9 +98,9 @@ def test_nines_problems_of_two_lengths_keep_the_run_where_both_have_digits():
 def test_nines_sets_are_reproducible_and_the_column_under_a_run_carries_about_half_the_time():
     sets = nines_problems(8, [2], 400, seed=0)
     assert sets == nines_problems(8, [2], 400, seed=0) and sets != nines_problems(8, [2], 400, seed=1)
-    entering = [carry_flags(p.a, p.b) for p in sets[2]]
-    under = []
-    for p, flags in zip(sets[2], entering):
+    under = []  # does the column under the run carry into it?
+    for p in sets[2]:
+        flags = carry_flags(p.a, p.b)
         sums = [int(x) + int(y) for x, y in zip(str(p.a)[::-1], str(p.b)[::-1])]
         start = sums.index(9)
         if start:
