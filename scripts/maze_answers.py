@@ -24,7 +24,7 @@ import random
 import sys
 from pathlib import Path
 
-from selfimprove.predict import predict
+from selfimprove.predict import load_round_model
 from selfimprove.tasks.maze import MazeTask
 
 
@@ -45,13 +45,13 @@ def answer_profile(task: MazeTask, problems: list, answers: list[str]) -> dict:
     return {"accuracy": right / len(problems), "answer_hops": dict(sorted(hops.items())), "failed": dict(sorted(failed.items()))}
 
 
-def forced_answers(run_dir: Path, task: MazeTask, problems: list, forced: int, round_: int | None) -> list[str]:
-    """Each maze's true path up to its ``forced``-th hop, then the model's greedy continuation."""
+def forced_answers(model: tuple, task: MazeTask, problems: list, forced: int) -> list[str]:
+    """Each maze's true path up to its ``forced``-th hop (none for 0), then the greedy continuation
+    of ``model`` = ``predict.load_round_model``'s (task, tokenizer, network, precision)."""
     from selfimprove.evaluate import decoding_bound
     from selfimprove.generate import Decoding, greedy_labels
-    from selfimprove.predict import load_round_model
 
-    _, tok, net, precision = load_round_model(run_dir, round_)
+    _, tok, net, precision = model
     prefixes = [">".join(task.solve(p).split(">")[:forced + 1]) + ">" if forced else "" for p in problems]
     prompts = [[tok.bos_id] + tok.encode(task.prompt(p) + pre) for p, pre in zip(problems, prefixes)]
     limits = [decoding_bound(task, task.difficulty(p)) - len(tok.encode(pre)) for p, pre in zip(problems, prefixes)]
@@ -70,15 +70,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     task = MazeTask()
     try:
+        if args.hops and not 0 <= args.forced < min(args.hops):
+            raise ValueError(f"--forced must be at least 0 and below every hop count asked, got {args.forced} for {min(args.hops)} hops")
+        model = load_round_model(args.run_dir, args.round)  # once, for every hop count
         for hops in args.hops:
-            if not 0 <= args.forced < hops:
-                raise ValueError(f"--forced must be at least 0 and below every hop count asked, got {args.forced} for {hops} hops")
             rng = random.Random(f"maze-answers/{hops}/{args.nodes}")
             problems = [task.sample((hops, args.nodes), rng) for _ in range(args.n)]
-            if args.forced:
-                answers = forced_answers(args.run_dir, task, problems, args.forced, args.round)
-            else:
-                answers = predict(args.run_dir, [task.prompt(p) for p in problems], args.round)
+            answers = forced_answers(model, task, problems, args.forced)
             print(json.dumps({"hops": hops, "nodes": args.nodes, "n": args.n, "forced": args.forced,
                               **answer_profile(task, problems, answers)}))
     except ValueError as err:  # a UserError (not a run, unfinished round, bad vocabulary)

@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 from selfimprove.cli import main as cli_main
+from selfimprove.predict import load_round_model, predict
 from selfimprove.tasks.maze import MazeTask
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "cpu" / "maze_hops_nofilter.yaml"
@@ -38,8 +39,11 @@ def test_the_script_reads_a_runs_model_and_refuses_a_non_run(tmp_path, capsys, l
     # Forced: the true path's first hops are written for the model; every answer starts with them.
     task = MazeTask()
     problems = [task.sample((3, 8), random.Random(i)) for i in range(4)]
-    answers = script.forced_answers(run, task, problems, 2, None)
+    model = load_round_model(run)
+    answers = script.forced_answers(model, task, problems, 2)
     for p, a in zip(problems, answers):
         assert a.startswith(">".join(task.solve(p).split(">")[:3]) + ">")
     assert script.main([str(run), "--nodes", "8", "--hops", "2-3", "--n", "5", "--forced", "2"]) == 2
     assert "--forced must be" in capsys.readouterr().err
+    # Nothing forced is the run's own answers, as `selfimprove predict` gives them.
+    assert script.forced_answers(model, task, problems, 0) == predict(run, [task.prompt(p) for p in problems])
