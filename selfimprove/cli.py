@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("config", help="a YAML config, e.g. configs/smoke.yaml")
     sub.add_argument("overrides", nargs="*", help="key=value overrides, e.g. rounds.count=3")
     sub.add_argument("--out", help="run directory (default runs/<config name>)")
-    sub.add_argument("--base", help="take round 0 from this finished run (same seed/task/model/round0/eval)")
+    sub.add_argument("--base", help="take round 0 from this finished run (same seed/task/model/round0; a different eval grid re-scores it)")
     sub.add_argument("--base-round", type=non_negative, default=0, metavar="R",
                      help="with --base: take rounds 0..R (the configs may differ only in noise or random labels after R)")
     sub.set_defaults(run=cmd_run)

@@ -69,6 +69,12 @@ class RunDir:
     plan = _RoundFile("plan.json")
     probe = _RoundFile("probe.json")
 
+    @property
+    def base_eval(self) -> Path:
+        """Round 0's scores in the --base run it was copied from, kept when this run scores it anew
+        on a different eval grid (resume.fork_base)."""
+        return self.round(0) / "base_eval.json"
+
     @classmethod
     def of(cls, path: Path | str, cfg: Any, **io: Callable) -> RunDir:
         """The run directory of config ``cfg`` (which fixes k) at ``path``."""

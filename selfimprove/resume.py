@@ -23,7 +23,7 @@ from selfimprove.layout import RunDir
 # run or stops one earlier), and where the numbers are mirrored (log). Anything else would mix two experiments in one directory.
 RESUMABLE_KEYS = (("threads",), ("device",), ("rounds", "count"), ("log",))
 
-ROUND0_KEYS = ("seed", "task", "model", "round0", "eval")  # not threads: how fast, not what
+ROUND0_KEYS = ("seed", "task", "model", "round0")  # not threads: how fast, not what
 
 
 def stored_config(path: Path) -> dict:
@@ -78,7 +78,12 @@ def fork_base(cfg: RunConfig, files: RunDir, base: Path, through: int = 0) -> No
     that differ only after those rounds share them instead of each training its own: filters,
     schedules and round sizes after round 0 (``through=0``, checked on everything that decides round
     0), or label noise injected at a later round (``through=R``, checked on the whole config but
-    the resumable keys, the name, and noise or random labels that start after round R)."""
+    the resumable keys, the name, and noise or random labels that start after round R).
+
+    With ``through=0`` the ``eval`` section may differ: it does not touch round 0's model, only its
+    scores. Round 0 is then copied without its DONE marker and with its eval.json kept as
+    base_eval.json, so the round loop scores the copied model on this config's grid (training
+    resumes at its last step: nothing is trained) and counts the base's minutes in its wall time."""
     theirs_dir = RunDir(Path(base), files.k)
     if files.exists(files.round(0)):
         return
@@ -92,8 +97,9 @@ def fork_base(cfg: RunConfig, files: RunDir, base: Path, through: int = 0) -> No
         _check_same_rounds(theirs, ours, base, through)
     else:
         _check_same_round0(theirs, ours, base)
+    rescore = not through and theirs.get("eval") != ours["eval"]
     if distributed.is_main():
-        _copy_rounds(theirs_dir, files, through)
+        _copy_rounds(theirs_dir, files, through, rescore)
         atomic_write_text(files.base, f"{Path(base).resolve()}\n" + (f"through round {through}\n" if through else ""))
     distributed.barrier()
 
@@ -101,7 +107,8 @@ def fork_base(cfg: RunConfig, files: RunDir, base: Path, through: int = 0) -> No
 def _check_same_round0(theirs: dict, ours: dict, base: Path) -> None:
     for key in ROUND0_KEYS:
         if theirs.get(key) != ours[key]:
-            raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply")
+            raise ConfigError(f"--base {base}: its '{key}' section differs from this config's, so its round 0 does not apply "
+                              f"(first difference: {_first_difference(theirs.get(key), ours[key], key)})")
     for key in ("models", "voting"):
         if theirs["rounds"].get(key) != ours["rounds"][key]:
             raise ConfigError(f"--base {base}: rounds.{key} differs, so its round 0 does not apply")
@@ -130,9 +137,10 @@ def _check_same_rounds(theirs: dict, ours: dict, base: Path, through: int) -> No
                           f"(first difference: {_first_difference(a, b)}), so they do not apply")
 
 
-def _copy_rounds(theirs: RunDir, files: RunDir, through: int) -> None:
+def _copy_rounds(theirs: RunDir, files: RunDir, through: int, rescore: bool = False) -> None:
     """Copy the base's round folders 0..through and their metrics lines. Round 0 moves into place
-    last: its presence means "forked", so a copy killed midway is redone, never half-used."""
+    last: its presence means "forked", so a copy killed midway is redone, never half-used.
+    ``rescore``: round 0 arrives unfinished, its scores set aside (base_eval.json) and not in the metrics."""
     files.path.mkdir(parents=True, exist_ok=True)
     staged = []
     for r in range(through + 1):
@@ -140,8 +148,12 @@ def _copy_rounds(theirs: RunDir, files: RunDir, through: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(theirs.round(r), tmp)
         staged.append((tmp, files.round(r)))
+    if rescore:
+        round0 = staged[0][0]
+        (round0 / theirs.eval(0).name).rename(round0 / files.base_eval.name)
+        (round0 / theirs.done(0).name).unlink()
     if theirs.metrics.exists():
-        lines = [x for x in read_jsonl(theirs.metrics) if x.get("round", through + 1) <= through]
+        lines = [x for x in read_jsonl(theirs.metrics) if x.get("round", through + 1) <= through and not rescore]
         atomic_write_text(files.metrics, "".join(json.dumps(x) + "\n" for x in lines))
     for tmp, target in reversed(staged):
         shutil.rmtree(target, ignore_errors=True)  # a folder a killed fork had moved already

@@ -98,7 +98,7 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
     labelling = Decoding(cfg.rounds.label_batch_size, precision, stacked)
     scoring = Decoding(cfg.eval.batch_size, precision, stacked)
     build_models(run)
-    trained, wall_before = grid(cfg.round0.low, cfg.round0.high), 0.0
+    trained, wall_before = grid(cfg.round0.low, cfg.round0.high), base_round0_seconds(files)
     for r in range(cfg.rounds.count + 1):
         files.round(r).mkdir(parents=True, exist_ok=True)
         done, stats, phases = files.exists(files.done(r)), None, Phases()
@@ -127,6 +127,14 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             logger.log_round(round_scalars(summary, record["cells"]), r)
         files.mark_done(r)
         log(round_line(r, trained, stats, summary))
+
+
+def base_round0_seconds(files: RunDir) -> float:
+    """Seconds round 0 took in the --base run when this run scores that round 0 anew (a different
+    eval grid, resume.fork_base), so the run's wall time counts it; 0 otherwise."""
+    if files.exists(files.base_eval) and not files.exists(files.done(0)):
+        return read_json(files.base_eval).get("wall_time_s", 0.0)
+    return 0.0
 
 
 class Phases:

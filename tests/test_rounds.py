@@ -206,7 +206,28 @@ def test_a_run_can_start_from_another_runs_round_0(smoke_run, tmp_path, capsys):
     assert (out / "round_001" / "DONE").exists()
     refused = ["run", str(SMOKE), "round0.high=4", "--out", str(tmp_path / "other"), "--base", str(smoke_run)]
     assert main(refused) == 2
-    assert "round0" in capsys.readouterr().err
+    assert "first difference: round0.high (3 there, 4 now)" in capsys.readouterr().err
+
+
+def test_a_fork_with_another_eval_grid_scores_the_same_round_0_model_on_its_own_grid(smoke_run, tmp_path):
+    # The eval section does not touch round 0's model: a base scored on 1-6 is reused and scored on
+    # 1-8, without training a step, and the run's wall time still counts the base's round 0.
+    out = tmp_path / "wider"
+    assert main(["run", str(SMOKE), "eval.high=8", "rounds.count=1", "--out", str(out), "--base", str(smoke_run)]) == 0
+    weights = "round_000/checkpoint/model.safetensors"
+    assert (out / weights).read_bytes() == (smoke_run / weights).read_bytes()
+    base = json.loads((smoke_run / "round_000" / "eval.json").read_text())
+    assert json.loads((out / "round_000" / "base_eval.json").read_text()) == base
+    record = json.loads((out / "round_000" / "eval.json").read_text())
+    assert [c["difficulty"] for c in record["cells"]] == list(range(1, 9)) and record["step"] == base["step"]
+    assert record["wall_time_s"] > base["wall_time_s"] and (out / "round_000" / "DONE").exists()
+    # The same cells drawn by the same seed give the same scores as the base's.
+    assert [c["accuracy"] for c in record["cells"][:6]] == [c["accuracy"] for c in base["cells"]]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sorted({x["difficulty"] for x in lines if x.get("round") == 0 and "difficulty" in x}) == list(range(1, 9))
+    assert (out / "round_001" / "DONE").exists()
+    assert main(["run", str(SMOKE), "eval.high=8", "rounds.count=1", "--out", str(out), "--base", str(smoke_run)]) == 0
+    assert json.loads((out / "round_000" / "eval.json").read_text()) == record  # a rerun resumes, scores nothing anew
 
 
 def test_a_run_forked_through_a_later_round_equals_the_run_made_whole(smoke_run, tmp_path, capsys):
