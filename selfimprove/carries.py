@@ -9,7 +9,8 @@ chain; ``carry_problems`` builds test sets with a chosen chain length instead.
 Carries are a property of the numbers, not of how the task writes them, so this works for
 reverse and forward addition alike. ``nines`` measures what forward addition finds hard instead: a
 run of columns summing to 9, through which a most-significant-first writer must look for the
-carry (docs/EXPERIMENTS.md FL0).
+carry (docs/EXPERIMENTS.md FL0); ``fed`` says whether a carry enters such a run, which is what
+the writer has to find out.
 """
 
 from __future__ import annotations
@@ -108,6 +109,21 @@ def nines(a: int, b: int) -> int:
         best = max(best, run)
         a, b = a // 10, b // 10
     return best
+
+
+def fed(a: int, b: int) -> bool | None:
+    """Does a carry enter the longest run of columns summing to 9 (the lowest such run on a tie)?
+    None when no column sums to 9. A writer that starts at the top must tell the two apart, and
+    a miss either way is one wrong digit above the run: ``145 + 856`` True (5 + 6 carries into
+    4 + 5, 1 + 8), ``45 + 54`` False (nothing below), ``15 + 17`` None.
+    """
+    flags, best, where, run, column = carry_flags(a, b), 0, None, 0, 0
+    while a or b:
+        run = run + 1 if a % 10 + b % 10 == 9 else 0
+        if run > best:
+            best, where = run, column - run + 1
+        a, b, column = a // 10, b // 10, column + 1
+    return None if where is None else where > 0 and flags[where - 1]
 
 
 def nines_problem(digits: int, run: int, rng: random.Random, other_digits: int | None = None) -> Operands:

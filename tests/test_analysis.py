@@ -156,6 +156,9 @@ def test_analyze_commands_on_a_real_run(sweep):
     carries = json.loads((run / "analysis" / "carries.json").read_text())
     assert set(carries["accuracy"]) == set(carries["nines"]) == {"0", "1", "2", "3"}
     assert all(0 <= v <= 1 for v in carries["nines"].values())
+    for length, accuracy in carries["nines"].items():  # fed and unfed runs split the same answers
+        parts = [carries[k][length] for k in ("nines_fed", "nines_unfed") if length in carries[k]]
+        assert (not parts) == (length == "0") and min(parts, default=accuracy) <= accuracy <= max(parts, default=accuracy)
     assert sum(carries["training"]["0"].values()) == 300  # D0 as round 0 drew it
     assert main(["analyze", "memorised", str(run)]) == 0
     memorised = json.loads((run / "analysis" / "memorised.json").read_text())

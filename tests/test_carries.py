@@ -10,6 +10,7 @@ from selfimprove.carries import (
     carry_pattern,
     carry_problem,
     carry_problems,
+    fed,
     histogram,
     longest_run,
     nines,
@@ -106,3 +107,18 @@ def test_nines_sets_are_reproducible_and_the_column_under_a_run_carries_about_ha
         if start:
             under.append(flags[start - 1])
     assert 0.35 < sum(under) / len(under) < 0.65
+
+
+@pytest.mark.parametrize("a, b, entered", [(145, 856, True), (45, 54, False), (15, 17, None), (19, 70, False),
+                                           (1945, 8055, True), (1945, 8051, False), (909, 191, True)])
+def test_fed_says_whether_a_carry_enters_the_longest_run_of_nines(a, b, entered):
+    assert fed(a, b) is entered
+
+
+def test_about_half_of_a_nines_set_is_fed_and_fed_agrees_with_the_carry_under_the_run():
+    problems = nines_problems(8, [3], 400, seed=0)[3]
+    entered = [fed(p.a, p.b) for p in problems]
+    assert None not in entered and 0.3 < sum(entered) / len(entered) < 0.6  # a run at the bottom is never fed
+    for p, was in zip(problems, entered):
+        start = [int(x) + int(y) for x, y in zip(str(p.a)[::-1], str(p.b)[::-1])].index(9)
+        assert was == (start > 0 and carry_flags(p.a, p.b)[start - 1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfimprove.analysis import common, figures
-from selfimprove.carries import carry_problems, histogram, nines_problems
+from selfimprove.carries import carry_problems, fed, histogram, nines_problems
 from selfimprove.config import ConfigError
 from selfimprove.tasks.addition import Operands
 from selfimprove.tasks.base import HasAddends
@@ -31,22 +31,29 @@ def training_histograms(run_dir: Path, cfg, task) -> dict[str, dict[str, int]]:
 def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dict[str, dict[str, float]]:
     """Exact-match accuracy of round r's model 0 on ``digits``-digit sums, n problems per length
     0..digits of two test sets: the maximum cascading-carry chain (``accuracy``) and the longest
-    run of columns summing to 9 (``nines``: what a most-significant-first writer looks through)."""
+    run of columns summing to 9 (``nines``: what a most-significant-first writer looks through),
+    the latter also apart by whether a carry enters the run (``nines_fed``, ``nines_unfed``: about
+    half of each length's problems each)."""
     from selfimprove.evaluate import answer
     from selfimprove.generate import Decoding
     from selfimprove.predict import load_round_model
 
     _, tok, net, precision = load_round_model(run_dir, r, 0)
-    sets = {"accuracy": carry_problems(digits, range(digits + 1), n, cfg.seed),
-            "nines": nines_problems(digits, range(digits + 1), n, cfg.seed)}
+    by_length = nines_problems(digits, range(digits + 1), n, cfg.seed)
+    sets = {"accuracy": carry_problems(digits, range(digits + 1), n, cfg.seed), "nines": by_length}
     cells = [(name, length, [task.from_addends(p.a, p.b) for p in problems])
              for name, by_length in sets.items() for length, problems in by_length.items()]
     answers = answer(net, task, tok, [p for *_, problems in cells for p in problems],
                      Decoding(cfg.eval.batch_size, precision))  # one decoding pass for both sets
-    out: dict[str, dict[str, float]] = {name: {} for name in sets}
+    out: dict[str, dict[str, float]] = {name: {} for name in (*sets, "nines_fed", "nines_unfed")}
     for i, (name, length, problems) in enumerate(cells):
-        mine = answers[i * n:(i + 1) * n]
-        out[name][str(length)] = sum(task.verify(p, a).ok for p, a in zip(problems, mine)) / n
+        right = [task.verify(p, a).ok for p, a in zip(problems, answers[i * n:(i + 1) * n])]
+        out[name][str(length)] = sum(right) / n
+        if name == "nines" and length:  # the same answers, apart by whether a carry enters the run
+            for key, want in (("nines_fed", True), ("nines_unfed", False)):
+                mine = [ok for ok, q in zip(right, by_length[length]) if fed(q.a, q.b) is want]
+                if mine:
+                    out[key][str(length)] = sum(mine) / len(mine)
     return out
 
 

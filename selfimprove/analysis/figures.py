@@ -55,10 +55,12 @@ def carries_png(record: Mapping[str, Any]) -> bytes:
     """Paper Figs 29-30: accuracy by maximum carry-chain length (and by run of nines); chain lengths in training data."""
     fig = _figure(11.0, 4.2)
     left, right = fig.subplots(1, 2)
-    for key, label in (("accuracy", "maximum cascading-carry chain"), ("nines", "longest run of columns summing to 9")):
+    for key, label, style in (("accuracy", "maximum cascading-carry chain", "o-"),
+                              ("nines", "longest run of columns summing to 9", "o-"),
+                              ("nines_fed", "… a carry enters the run", "v--"), ("nines_unfed", "… no carry enters it", "^--")):
         acc = record.get(key) or {}
         xs = sorted(acc, key=int)
-        left.plot([int(x) for x in xs], [acc[x] for x in xs], "o-", label=label)
+        left.plot([int(x) for x in xs], [acc[x] for x in xs], style, ms=4, label=label)
     left.set(title=f"round {record.get('round')} model, {record.get('digits')}-digit additions",
              xlabel="length (columns)", ylabel="exact-match accuracy", ylim=(-0.02, 1.03))
     left.grid(alpha=0.3)
