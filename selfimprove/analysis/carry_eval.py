@@ -39,8 +39,8 @@ def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dic
     from selfimprove.predict import load_round_model
 
     _, tok, net, precision = load_round_model(run_dir, r, 0)
-    by_length = nines_problems(digits, range(digits + 1), n, cfg.seed)
-    sets = {"accuracy": carry_problems(digits, range(digits + 1), n, cfg.seed), "nines": by_length}
+    nines_sets = nines_problems(digits, range(digits + 1), n, cfg.seed)
+    sets = {"accuracy": carry_problems(digits, range(digits + 1), n, cfg.seed), "nines": nines_sets}
     cells = [(name, length, [task.from_addends(p.a, p.b) for p in problems])
              for name, by_length in sets.items() for length, problems in by_length.items()]
     answers = answer(net, task, tok, [p for *_, problems in cells for p in problems],
@@ -51,7 +51,7 @@ def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dic
         out[name][str(length)] = sum(right) / n
         if name == "nines" and length:  # the same answers, apart by whether a carry enters the run
             for key, want in (("nines_fed", True), ("nines_unfed", False)):
-                mine = [ok for ok, q in zip(right, by_length[length]) if fed(q.a, q.b) is want]
+                mine = [ok for ok, q in zip(right, nines_sets[length]) if fed(q.a, q.b) is want]
                 if mine:
                     out[key][str(length)] = sum(mine) / len(mine)
     return out
