@@ -95,6 +95,15 @@ def histogram(problems: Iterable[Operands]) -> dict[int, int]:
     return dict(sorted(counts.items()))
 
 
+def nine_flags(a: int, b: int) -> list[bool]:
+    """Per digit position (least significant first): do its digits sum to exactly 9 (a missing digit counts 0)?"""
+    flags = []
+    while a or b:
+        flags.append(a % 10 + b % 10 == 9)
+        a, b = a // 10, b // 10
+    return flags
+
+
 def nines(a: int, b: int) -> int:
     """The longest run of consecutive columns whose digit sum is exactly 9 (a missing digit counts 0).
 
@@ -103,12 +112,7 @@ def nines(a: int, b: int) -> int:
     it: ``45 + 54`` has 2, ``19 + 70`` 1 (9 + 0), ``15 + 17`` 0. Random digits rarely make long runs
     (a column sums to 9 one time in ten).
     """
-    best = run = 0
-    while a or b:
-        run = run + 1 if a % 10 + b % 10 == 9 else 0
-        best = max(best, run)
-        a, b = a // 10, b // 10
-    return best
+    return longest_run(nine_flags(a, b))
 
 
 def fed(a: int, b: int) -> bool | None:
@@ -117,13 +121,12 @@ def fed(a: int, b: int) -> bool | None:
     a miss either way is one wrong digit above the run: ``145 + 856`` True (5 + 6 carries into
     4 + 5, 1 + 8), ``45 + 54`` False (nothing below), ``15 + 17`` None.
     """
-    flags, best, where, run, column = carry_flags(a, b), 0, None, 0, 0
-    while a or b:
-        run = run + 1 if a % 10 + b % 10 == 9 else 0
-        if run > best:
-            best, where = run, column - run + 1
-        a, b, column = a // 10, b // 10, column + 1
-    return None if where is None else where > 0 and flags[where - 1]
+    flags = nine_flags(a, b)
+    run = longest_run(flags)
+    if not run:
+        return None
+    start = next(i for i in range(len(flags)) if all(flags[i:i + run]))
+    return start > 0 and carry_flags(a, b)[start - 1]
 
 
 def nines_problem(digits: int, run: int, rng: random.Random, other_digits: int | None = None) -> Operands:

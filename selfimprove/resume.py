@@ -153,7 +153,7 @@ def _copy_rounds(theirs: RunDir, files: RunDir, through: int, rescore: bool = Fa
         (round0 / theirs.eval(0).name).rename(round0 / files.base_eval.name)
         (round0 / theirs.done(0).name).unlink()
     if theirs.metrics.exists():
-        lines = [x for x in read_jsonl(theirs.metrics) if x.get("round", through + 1) <= through and not rescore]
+        lines = [] if rescore else [x for x in read_jsonl(theirs.metrics) if x.get("round", through + 1) <= through]
         atomic_write_text(files.metrics, "".join(json.dumps(x) + "\n" for x in lines))
     for tmp, target in reversed(staged):
         shutil.rmtree(target, ignore_errors=True)  # a folder a killed fork had moved already

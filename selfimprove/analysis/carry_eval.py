@@ -50,8 +50,9 @@ def carry_accuracy(run_dir: Path, cfg, task, r: int, digits: int, n: int) -> dic
         right = [task.verify(p, a).ok for p, a in zip(problems, answers[i * n:(i + 1) * n])]
         out[name][str(length)] = sum(right) / n
         if name == "nines" and length:  # the same answers, apart by whether a carry enters the run
+            entered = [fed(q.a, q.b) for q in nines_sets[length]]
             for key, want in (("nines_fed", True), ("nines_unfed", False)):
-                mine = [ok for ok, q in zip(right, nines_sets[length]) if fed(q.a, q.b) is want]
+                mine = [ok for ok, was in zip(right, entered) if was is want]
                 if mine:
                     out[key][str(length)] = sum(mine) / len(mine)
     return out
