@@ -198,13 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=cmd_report)
 
     sub = commands.add_parser("analyze", help="error analysis of a run: writes analysis/*.json and .png")
-    sub.add_argument("what", choices=("errors", "carries", "memorised", "sweep"))
+    sub.add_argument("what", choices=("errors", "carries", "memorised", "rescore", "sweep"))
     sub.add_argument("run_dir", help="a run directory (sweep: a sweep's output folder)")
     sub.add_argument("--round", type=non_negative, default=None,
-                     help="errors/carries: which round (default latest); sweep with --x: the round whose accuracy is plotted")
+                     help="errors/carries/rescore: which round (default latest); sweep with --x: the round whose accuracy is plotted")
     sub.add_argument("--eval", action="store_true", help="errors: also re-answer the evaluation problems")
     sub.add_argument("--digits", type=int, default=None, help="carries: digit count (default trained max + 1)")
-    sub.add_argument("--n", type=int, default=500, help="carries: problems per chain length; memorised: most labels per round")
+    sub.add_argument("--n", type=int, default=None,
+                     help="carries: problems per chain length (500); memorised: most labels per round (500); "
+                          "rescore: problems per cell (1000)")
     sub.add_argument("--at", default=None, help="sweep: also tabulate accuracy at this difficulty")
     sub.add_argument("--x", default=None,
                      help="sweep: plot the accuracy --at against this override key (e.g. rounds.problems) or kept_accuracy")

@@ -183,16 +183,19 @@ def stacked_train_steps(
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str | None = None,
     where: str = "stacked training",
+    on_losses: Callable[[int, list[list[float]]], None] | None = None,
 ) -> list[list[float]]:
     """``train.train_steps`` for all k models at once: ``get_batches(step)`` gives each model's own
     batch; returns each step's k losses. ``on_checkpoint(next_step)`` is called every
-    ``cfg.checkpoint_every`` steps and at the end; a NaN or infinite loss of any model stops before
+    ``cfg.checkpoint_every`` steps and at the end, just after ``on_losses(first_step, window)`` with
+    the window's per-step k losses; a NaN or infinite loss of any model stops before
     that step updates the weights (``DivergedError``). Single process only: no DDP."""
     from tqdm import tqdm
 
     device = next(stacked.parameters()).device
     stacked.train()
     losses = []
+    window = start  # the first step of the checkpoint window being trained
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=desc is None, leave=False, unit="step")
     for step in bar:
         for group in optimizer.param_groups:
@@ -210,8 +213,12 @@ def stacked_train_steps(
         losses.append(values)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{min(values):.4f}", lr=f"{lr_at(step, cfg):.2e}")
-        if on_checkpoint is not None and checkpoint_due(step, cfg):
-            on_checkpoint(step + 1)
+        if checkpoint_due(step, cfg):
+            if on_losses is not None:
+                on_losses(window, losses[window - start :])
+            window = step + 1
+            if on_checkpoint is not None:
+                on_checkpoint(step + 1)
     bar.close()
     return losses
 

@@ -68,6 +68,7 @@ class RunDir:
     filter_stats = _RoundFile("filter_stats.json")
     plan = _RoundFile("plan.json")
     probe = _RoundFile("probe.json")
+    losses = _RoundFile("losses.jsonl")  # every training step's loss (loss_log.py)
 
     @property
     def base_eval(self) -> Path:

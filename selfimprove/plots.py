@@ -165,3 +165,21 @@ def rounds_png(rows: Sequence[Mapping[str, Any]], title: str, ylabel: str,
     bottom.grid(alpha=0.3)
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _png(fig)
+
+
+def losses_png(rounds: Sequence[tuple[int, Sequence[float]]], title: str) -> bytes:
+    """Model 0's training loss at every step, rounds end to end (round r's steps follow round r-1's),
+    log scale, each round's start marked: where a round's spikes are, and how high."""
+    fig = _figure(9.0, 3.8)
+    ax = fig.subplots()
+    offset = 0
+    for r, values in rounds:
+        xs = range(offset, offset + len(values))
+        ax.plot(xs, values, lw=0.6, color=f"C{r % 10}", label=f"round {r}" if len(rounds) <= 12 else None)
+        ax.axvline(offset, color="0.8", lw=0.6, zorder=0)
+        offset += len(values)
+    ax.set(title=title, xlabel="training step (all rounds in order)", ylabel="loss (answer tokens)", yscale="log")
+    ax.grid(alpha=0.3)
+    if 1 < len(rounds) <= 12:
+        ax.legend(fontsize=7, ncol=4, loc="upper right")
+    return _png(fig)

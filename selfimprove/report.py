@@ -7,6 +7,7 @@ is an error (``ReportError``). Outputs, all written atomically:
     RUN_DIR/report.md              headline, one table row per round, the plots, notes on gaps
     RUN_DIR/plots/accuracy.png     accuracy vs difficulty per round (2-D: along the n x n diagonal)
     RUN_DIR/plots/rounds.png       self-labelled data accuracy, keep rate, longest at >= 99%
+    RUN_DIR/plots/losses.png       every training step's loss, rounds in order (round_XXX/losses.jsonl)
     RUN_DIR/plots/heatmap_round_XXX.png   2-D tasks only: up to four rounds' accuracy grids
 
 >>> longest_at({1: 1.0, 2: 0.995, 3: 0.97, 4: 1.0})   # the dip at 3 stops the count
@@ -131,10 +132,31 @@ def write_report(run_dir: Path | str) -> Path:
             if old.name not in keep:
                 old.unlink()  # a stale grid from an earlier report would contradict this one
 
+    losses = _model0_losses(files)
+    if losses:
+        save("losses.png", "Training loss at every step, rounds in order (model 0)",
+             plots.losses_png(losses, f"{title}: training loss"))
+
     path = files.report
     # Sections for whatever `selfimprove analyze` left in analysis/ (nothing when it never ran).
     atomic_write_text(path, _markdown(run, _summary(run), images) + analysis_sections(run_dir))
     return path
+
+
+def _model0_losses(files: RunDir) -> list[tuple[int, list[float]]]:
+    """Each round's model-0 losses from its losses.jsonl; a round without one (or with a corrupted
+    one: the report still draws the rest) is left out."""
+    from selfimprove.loss_log import read_losses
+
+    out = []
+    for r in files.rounds():
+        try:
+            per_model = read_losses(files.losses(r)) if files.losses(r).exists() else {}
+        except ValueError:
+            continue
+        if per_model.get(0):
+            out.append((r, [v for _, v in per_model[0]]))
+    return out
 
 
 def _load(run_dir: Path) -> RunData:

@@ -17,6 +17,7 @@ from selfimprove.cycles import mastered, round0_cycles
 from selfimprove.data import BatchPlan
 from selfimprove.io import read_json
 from selfimprove.layout import RunDir
+from selfimprove.loss_log import LossLog
 from selfimprove.run import Run, d0_accuracy, d0_problems_set
 from selfimprove.tasks.base import format_difficulty
 from selfimprove.train import TrainConfig, make_optimizer, train_steps
@@ -49,7 +50,7 @@ def train_prelude(run: Run, files: RunDir, m: int, log) -> None:
     span = f"{format_difficulty(r0.low)}–{format_difficulty(prelude.high)}"
     end = train_in_cycles(run, m, opt, tcfg, lambda s: plan.batch([d0], s, run.tok.pad_id), start, checkpoint,
                           Stage(f"prelude m{m}", f"round 0 prelude, model {m}", "the prelude",
-                                folder / f"{prefix}cycles.json", cut), files, log)
+                                folder / f"{prefix}cycles.json", cut, folder / files.losses(0).name), files, log)
     checkpoint(end, finished=True)
     log(f"round   0 | model {m}: prelude on {span} done ({end} steps at batch {tcfg.batch_size})")
 
@@ -61,7 +62,7 @@ def train_round0(run: Run, files: RunDir, m: int, batches, start: int, checkpoin
     prelude = run.cfg.round0.prelude
     if start == 0 and prelude is not None:
         (train_candidates if prelude.candidates > 1 else train_prelude)(run, files, m, log)
-    stage = Stage(f"train r0 m{m}", f"round 0, model {m}", "D0", files.cycles(m), run.cfg.round0)
+    stage = Stage(f"train r0 m{m}", f"round 0, model {m}", "D0", files.cycles(m), run.cfg.round0, files.losses(0))
     return train_in_cycles(run, m, run.optimizers[m], run.cfg.round0.train, batches, start, checkpoint, stage,
                            files, log)
 
@@ -75,6 +76,7 @@ class Stage:
     levels: str  # whose levels a check scores, in the log line: "D0", "the prelude"
     record: Path  # its cycles.json
     range: Round0Section  # its low .. high: the cells a check scores
+    losses: Path  # its losses.jsonl (loss_log.py)
 
 
 def train_in_cycles(run: Run, m: int, opt, tcfg: TrainConfig, batches, start: int, checkpoint, stage: Stage,
@@ -84,12 +86,15 @@ def train_in_cycles(run: Run, m: int, opt, tcfg: TrainConfig, batches, start: in
     check is kept in ``stage.record`` and read back on resume. Returns the step training ends at."""
     cycles = run.cfg.round0.cycles
     checks = read_json(stage.record) if files.exists(stage.record) else []
+    losses = LossLog(stage.losses, m, distributed.is_main())
+    losses.restart(start)
     for cycle in round0_cycles(tcfg, cycles):
         if start < cycle.end:
             suffix = f" cycle {cycle.index}" if cycle.index else ""
             train_steps(run.models[m], opt, cycle.train, lambda s, o=cycle.offset: batches(s + o),
                         max(start - cycle.offset, 0), lambda s, o=cycle.offset: checkpoint(s + o),
-                        desc=stage.desc + suffix, where=stage.where + suffix.replace(" cycle", ", cycle"))
+                        desc=stage.desc + suffix, where=stage.where + suffix.replace(" cycle", ", cycle"),
+                        on_losses=lambda s, values, o=cycle.offset: losses.append(s + o, values))
             start = cycle.end
         if cycles is None or cycle.index == cycles.max:
             return cycle.end

@@ -33,6 +33,7 @@ from selfimprove.label_records import kept_set, label_rows, label_stats, with_no
 from selfimprove.labelling import agreement_probe, fresh_problems, label_round
 from selfimprove.layout import RunDir
 from selfimprove.loggers import open_loggers, round_scalars
+from selfimprove.loss_log import LossLog
 from selfimprove.networks import check_sources
 from selfimprove.resume import fork_base, prepare_run_dir
 from selfimprove.round0 import train_round0
@@ -248,7 +249,10 @@ def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
         else:
             end = tcfg.steps
             if start < end:
-                train_steps(model, opt, tcfg, batches, start, checkpoint, desc=f"train r{r} m{m}", where=f"round {r}, model {m}")
+                losses = LossLog(files.losses(r), m, distributed.is_main())
+                losses.restart(start)
+                train_steps(model, opt, tcfg, batches, start, checkpoint, desc=f"train r{r} m{m}", where=f"round {r}, model {m}",
+                            on_losses=losses.append)
         if start >= end and not resumed:
             checkpoint(start)  # steps: 0 trains nothing; the round still needs its model on disk
         steps.append(max(start, end))  # the step of the model's last checkpoint

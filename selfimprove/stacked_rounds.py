@@ -43,6 +43,7 @@ from selfimprove.ensemble import (
     unstack,
 )
 from selfimprove.layout import RunDir
+from selfimprove.loss_log import LossLog
 from selfimprove.run import Run, load_round, round_plan, training_sets
 from selfimprove.runtime import stacks_models
 from selfimprove.train import TrainConfig, resolve_precision
@@ -128,8 +129,17 @@ def train_stacked_round(run: Run, files: RunDir, r: int, log=lambda line: None) 
                         PREFIX)
 
     if start < tcfg.steps:
+        logs = [LossLog(files.losses(r), m) for m in range(k)]
+        for one in logs:
+            one.restart(start)
+
+        def record(step: int, window: list[list[float]]) -> None:
+            for m, one in enumerate(logs):
+                one.append(step, [values[m] for values in window])
+
         stacked_train_steps(stacked, opt, tcfg, batches, run.tok.pad_id, resolve_precision(tcfg.precision, run.device),
-                            start, checkpoint, desc=f"train r{r} x{k}", where=f"round {r}, {k} stacked models")
+                            start, checkpoint, desc=f"train r{r} x{k}", where=f"round {r}, {k} stacked models",
+                            on_losses=record)
     unstack(stacked, run.models)
     unstack_moments(stacked, opt, run.models, run.optimizers, [s - steps[0] for s in steps])
     for m, (model, o) in enumerate(zip(run.models, run.optimizers)):

@@ -149,6 +149,7 @@ def train_steps(
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str | None = None,
     where: str = "training",
+    on_losses: Callable[[int, list[float]], None] | None = None,
 ) -> list[float]:
     """Run steps ``start … cfg.steps - 1``; returns their losses.
 
@@ -157,6 +158,8 @@ def train_steps(
 
     ``on_checkpoint(next_step)`` is called every ``cfg.checkpoint_every`` steps and at the end,
     so a killed run resumes from there and draws the same batches (they depend on the step only).
+    ``on_losses(first_step, losses)`` gets each checkpoint window's losses just before its checkpoint
+    (loss_log.py keeps them).
     """
     from tqdm import tqdm
 
@@ -166,6 +169,7 @@ def train_steps(
     # Under torchrun DDP averages gradients across ranks; alone, the model trains as it is.
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed.world_size() > 1 else model
     losses: list[float] = []
+    window = start  # the first step of the checkpoint window being trained
     quiet = desc is None or not distributed.is_main()
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=quiet, leave=False, unit="step")
     for step in bar:
@@ -189,7 +193,11 @@ def train_steps(
         losses.append(value)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_at(step, cfg):.2e}")
-        if on_checkpoint is not None and checkpoint_due(step, cfg):
-            on_checkpoint(step + 1)
+        if checkpoint_due(step, cfg):
+            if on_losses is not None:
+                on_losses(window, losses[window - start :])
+            window = step + 1
+            if on_checkpoint is not None:
+                on_checkpoint(step + 1)
     bar.close()
     return losses

@@ -170,6 +170,45 @@ def test_analyze_commands_on_a_real_run(sweep):
     assert all(f"## {t}" in text for t in ("Error taxonomy", "Accuracy by carry-chain length", "Memorised mistakes"))
 
 
+def test_rescore_scores_a_round_again_on_fresh_problems_with_intervals(sweep, capsys):
+    from selfimprove.analysis.rescore import analyze_rescore
+
+    run = sweep[1] / "base"
+    own = json.loads((run / "round_001" / "eval.json").read_text())
+    # On the run's own problems and n it reads exactly what the run's evaluation read.
+    same = json.loads(analyze_rescore(run, 1, own["cells"][0]["n"], stream="eval").read_text())
+    assert [(c["difficulty"], c["accuracy"]) for c in same["cells"]] == [(c["difficulty"], c["accuracy"]) for c in own["cells"]]
+    assert main(["analyze", "rescore", str(run), "--round", "1", "--n", "40"]) == 0
+    path = run / "analysis" / "rescore.json"
+    record = json.loads(path.read_text())
+    assert record["round"] == 1 and record["stream"] == "rescore" and (run / "analysis" / "rescore.png").exists()
+    assert [c["difficulty"] for c in record["cells"]] == [c["difficulty"] for c in own["cells"]]
+    for cell, theirs in zip(record["cells"], own["cells"]):
+        assert cell["n"] == 40 and cell["low"] <= cell["accuracy"] <= cell["high"] and cell["run_accuracy"] == theirs["accuracy"]
+        assert cell["accuracy"] * 40 == pytest.approx(round(cell["accuracy"] * 40))
+    assert record["longest_surely_at_99"] is None or record["longest_surely_at_99"] <= (record["longest_at_99"] or 0)
+    first = path.read_text()
+    assert main(["analyze", "rescore", str(run), "--round", "1", "--n", "40"]) == 0 and path.read_text() == first
+    assert "## The round scored on more problems" in write_report(run).read_text()
+    assert main(["analyze", "rescore", str(run), "--n", "0"]) == 2
+    assert "--n must be >= 1" in capsys.readouterr().err
+
+
+def test_rescore_problems_are_not_the_evaluations():
+    from selfimprove.evaluate import eval_problems
+
+    task = get_task("reverse_addition")
+    assert eval_problems(task, 6, 50, 0, "rescore") != eval_problems(task, 6, 50, 0)
+
+
+def test_wilson_intervals_hold_known_values():
+    from selfimprove.analysis.rescore import wilson
+
+    assert wilson(0, 10)[0] == 0 and wilson(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert wilson(10, 10)[1] == 1 and wilson(10, 10)[0] == pytest.approx(0.7225, abs=1e-4)
+    assert wilson(990, 1000) == pytest.approx((0.9817, 0.9946), abs=1e-4)
+
+
 @pytest.mark.parametrize("points, words", [
     ([{"name": "a", "base": "b"}], "must name an earlier point"),
     ([{"name": "a", "base_round": 1}], "base_round must be a round number >= 0, with a base"),

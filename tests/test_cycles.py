@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from run_records import crashing
+from run_records import crashing, losses
 from safetensors.torch import load_file
 
 from selfimprove import round0, rounds
@@ -111,3 +111,5 @@ def test_a_cycling_round0_killed_and_rerun_ends_as_the_uninterrupted_one(tmp_pat
     record, checks, weights, _ = _run(tmp_path, "crashed", overrides)
     assert record["step"] == whole["step"] == 100 and checks == whole_checks
     assert all((weights[k] == whole_weights[k]).all() for k in whole_weights)
+    kept = losses(tmp_path / "crashed")["round_000"]
+    assert kept == losses(tmp_path / "whole")["round_000"] and [s for s, _ in kept[0]] == list(range(100))

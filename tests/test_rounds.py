@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from run_records import crashing, evals
+from run_records import crashing, evals, losses
 
 from selfimprove.cli import main
 from selfimprove.config import load_config, to_plain
@@ -54,6 +54,19 @@ def test_smoke_run_writes_every_file_of_the_run_directory(smoke_run):
     assert (smoke_run / "report.md").exists()
 
 
+def test_every_training_step_of_every_round_has_its_loss_on_disk(smoke_run):
+    from selfimprove.loss_log import read_losses
+
+    for r in range(3):
+        steps = json.loads((smoke_run / f"round_{r:03d}" / "eval.json").read_text())["step"]
+        per_model = read_losses(smoke_run / f"round_{r:03d}" / "losses.jsonl")
+        assert list(per_model) == [0] and [s for s, _ in per_model[0]] == list(range(steps))
+        assert all(0 <= value < 20 for _, value in per_model[0])
+    round0 = [value for _, value in read_losses(smoke_run / "round_000" / "losses.jsonl")[0]]
+    assert sum(round0[-10:]) < sum(round0[:10])  # round 0 learns: the log holds real losses, in order
+    assert (smoke_run / "plots" / "losses.png").stat().st_size > 1000 and "plots/losses.png" in (smoke_run / "report.md").read_text()
+
+
 def test_every_file_of_the_smoke_run_is_one_the_run_dir_names(smoke_run):
     from selfimprove.checkpoint import checkpoint_dir
     from selfimprove.layout import RunDir
@@ -62,7 +75,8 @@ def test_every_file_of_the_smoke_run_is_one_the_run_dir_names(smoke_run):
     assert files.rounds() == files.finished() == [0, 1, 2]
     named = {files.config, files.runtime, files.metrics, files.report, files.lock}
     for r in files.rounds():
-        named |= {files.done(r), files.eval(r), files.labels(r), files.filter_stats(r), files.plan(r), files.probe(r)}
+        named |= {files.done(r), files.eval(r), files.labels(r), files.filter_stats(r), files.plan(r), files.probe(r),
+                  files.losses(r)}
     checkpoints = {checkpoint_dir(files.round(r), files.prefix(0)) for r in files.rounds()}
     for path in (p for p in smoke_run.rglob("*") if p.is_file()):
         assert path in named or path.parent in checkpoints or path.parent == files.plots, path
@@ -148,6 +162,7 @@ def test_resume_after_a_crash_mid_round_equals_the_uninterrupted_run(smoke_run, 
     monkeypatch.setattr(rounds, "train_steps", real)
     run_rounds(cfg, tmp_path, log=lambda line: None)
     assert evals(tmp_path) == evals(smoke_run)
+    assert losses(tmp_path) == losses(smoke_run)
 
 
 def test_sigkill_at_any_moment_then_rerun_gives_the_same_evaluations(smoke_run, tmp_path):
@@ -161,6 +176,7 @@ def test_sigkill_at_any_moment_then_rerun_gives_the_same_evaluations(smoke_run, 
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert evals(tmp_path) == evals(smoke_run)
+    assert losses(tmp_path) == losses(smoke_run)
 
 
 def test_predict_answers_prompts_from_stdin(smoke_run, monkeypatch, capsys):

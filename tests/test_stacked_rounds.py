@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from run_records import evals
+from run_records import evals, losses
 from safetensors.torch import load_file
 
 from selfimprove import ensemble, stacked_rounds
@@ -82,6 +82,12 @@ def test_stacked_training_gives_each_models_own_weights(runs):
             torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=f"model {m}: {name}")
         assert any(not torch.equal(a[n], weights(stacked, 0, m)[n]) for n in a)  # it trained
     assert not torch.equal(weights(stacked, 1, 0)["head.weight"], weights(stacked, 1, 1)["head.weight"])
+    # every step's loss is kept per model, as the models trained one after another kept it
+    ours, theirs = losses(stacked)["round_001"], losses(separate)["round_001"]
+    assert list(ours) == list(theirs) == [0, 1, 2]
+    for m in range(3):
+        assert [s for s, _ in ours[m]] == [s for s, _ in theirs[m]] == list(range(15))
+        torch.testing.assert_close([v for _, v in ours[m]], [v for _, v in theirs[m]], rtol=1e-3, atol=1e-5)
     # the AdamW state goes on per model: same step count and moments as the separate run's
     for m in range(3):
         a = load_file(stacked / "round_001" / f"m{m}_checkpoint" / "optimizer.safetensors")
@@ -121,6 +127,7 @@ def test_a_stacked_round_killed_anywhere_resumes_to_the_same_weights(runs, tmp_p
     run_rounds(cfg, tmp_path, log=lambda line: None)
     reference = runs["dirs"][True]  # the same run, checkpointed less often: the same numbers
     assert evals(tmp_path) == {r: e for r, e in evals(reference).items() if r != "round_002"}
+    assert losses(tmp_path)["round_001"] == losses(reference)["round_001"]  # each step once, as uninterrupted
     for r in (0, 1):
         for m in range(3):
             a, b = weights(tmp_path, r, m), weights(reference, r, m)

@@ -19,11 +19,15 @@ def analyze(what: str, run_dir: Path, args: Namespace) -> Path:
     if what == "carries":
         from selfimprove.analysis.carry_eval import analyze_carries
 
-        return analyze_carries(run_dir, args.digits, args.n, args.round)
+        return analyze_carries(run_dir, args.digits, 500 if args.n is None else args.n, args.round)
+    if what == "rescore":
+        from selfimprove.analysis.rescore import analyze_rescore
+
+        return analyze_rescore(run_dir, args.round, 1000 if args.n is None else args.n)
     if what == "memorised":
         from selfimprove.analysis.memorised import analyze_memorised
 
-        return analyze_memorised(run_dir, args.n)
+        return analyze_memorised(run_dir, 500 if args.n is None else args.n)
     from selfimprove.analysis.sweep import summarise_sweep
 
     return summarise_sweep(run_dir, at=parse_difficulty(args.at) if args.at else None, x=args.x, group=args.group,

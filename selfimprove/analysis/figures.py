@@ -149,3 +149,24 @@ def _against(ax, versus: Mapping[str, Any], at) -> None:
     ax.set(title=f"accuracy at {at} {when}", xlabel="kept-label accuracy of the first labelled round"
            if versus["x"] == "kept_accuracy" else versus["x"], ylabel=f"accuracy at difficulty {at}")
     ax.grid(alpha=0.3)
+
+
+def rescore_png(record: Mapping[str, Any]) -> bytes:
+    """``analyze rescore``: accuracy by difficulty on n problems a cell with 95% intervals, beside the run's own reading."""
+    fig = _figure(8.0, 4.2)
+    ax = fig.subplots()
+    cells = record["cells"]
+    xs = [int(c["difficulty"]) for c in cells]
+    acc = [c["accuracy"] for c in cells]
+    ax.errorbar(xs, acc, yerr=[[a - c["low"] for a, c in zip(acc, cells)], [c["high"] - a for a, c in zip(acc, cells)]],
+                fmt="o-", ms=4, capsize=2, label=f"rescored: n = {record['n']} a cell (95% interval)")
+    run = [(x, c["run_accuracy"]) for x, c in zip(xs, cells) if c.get("run_accuracy") is not None]
+    if run:
+        ax.plot(*zip(*run), "x", color="gray", label=f"the run's evaluation (n = {record.get('run_n')})")
+    ax.axhline(0.99, color="red", lw=0.8, ls="--", label="99%")
+    ax.set(title=f"round {record['round']}: longest at ≥ 99% {record['longest_at_99']} "
+                 f"(surely {record['longest_surely_at_99']}; the run read {record['run_longest_at_99']})",
+           xlabel="difficulty", ylabel="exact-match accuracy", ylim=(-0.02, 1.03))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    return _png(fig)

@@ -53,8 +53,17 @@ def _sweep(rec: dict) -> list[str]:
     return lines
 
 
+def _rescore(rec: dict) -> list[str]:
+    rows = " | ".join(f"{c['difficulty']}: {_pct(c['accuracy'])} ({_pct(c['low'])}–{_pct(c['high'])})" for c in rec["cells"])
+    return [(f"Round {rec['round']} scored again on {rec['n']} fresh problems a cell (95% Wilson intervals; the run "
+             f"used {rec.get('run_n')}): longest at ≥ 99% **{rec['longest_at_99']}** (every interval's lower end "
+             f"≥ 99%: {rec['longest_surely_at_99']}; the run's own evaluation read {rec['run_longest_at_99']})."),
+            "", rows]
+
+
 SECTIONS = (("errors", "Error taxonomy", _errors), ("carries", "Accuracy by carry-chain length", _carries),
-            ("memorised", "Memorised mistakes and data accuracy", _memorised), ("sweep", "Sweep", _sweep))
+            ("memorised", "Memorised mistakes and data accuracy", _memorised),
+            ("rescore", "The round scored on more problems", _rescore), ("sweep", "Sweep", _sweep))
 
 
 def analysis_sections(run_dir: Path) -> str:
