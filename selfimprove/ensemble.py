@@ -35,7 +35,7 @@ from torch import nn
 from selfimprove.data import IGNORE
 from selfimprove.generate import Decoding, autocast, eval_mode, greedy_batch, in_batches
 from selfimprove.model import RMSNorm, Transformer
-from selfimprove.train import TrainConfig, check_finite, checkpoint_due, lr_at
+from selfimprove.train import TrainConfig, check_finite, close_window, lr_at
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y), each (B, T)
 
@@ -195,7 +195,6 @@ def stacked_train_steps(
     device = next(stacked.parameters()).device
     stacked.train()
     losses = []
-    window = start  # the first step of the checkpoint window being trained
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=desc is None, leave=False, unit="step")
     for step in bar:
         for group in optimizer.param_groups:
@@ -213,12 +212,7 @@ def stacked_train_steps(
         losses.append(values)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{min(values):.4f}", lr=f"{lr_at(step, cfg):.2e}")
-        if checkpoint_due(step, cfg):
-            if on_losses is not None:
-                on_losses(window, losses[window - start :])
-            window = step + 1
-            if on_checkpoint is not None:
-                on_checkpoint(step + 1)
+        close_window(step, cfg, start, losses, on_losses, on_checkpoint)
     bar.close()
     return losses
 

@@ -140,6 +140,19 @@ def checkpoint_due(step: int, cfg: TrainConfig) -> bool:
     return (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps
 
 
+def close_window(step: int, cfg: TrainConfig, start: int, losses: list, on_losses, on_checkpoint) -> None:
+    """After step ``step`` of a loop that began at ``start`` (``losses`` since then): at a checkpoint,
+    hand the checkpoint window's losses to ``on_losses(first_step, window)``, then checkpoint. The
+    losses go first, so a kill between the two rewrites the window on resume (loss_log.py)."""
+    if not checkpoint_due(step, cfg):
+        return
+    if on_losses is not None:
+        first = max(start, step - step % cfg.checkpoint_every)  # the window began at the last checkpoint
+        on_losses(first, losses[first - start :])
+    if on_checkpoint is not None:
+        on_checkpoint(step + 1)
+
+
 def train_steps(
     model: Transformer,
     optimizer: torch.optim.Optimizer,
@@ -169,7 +182,6 @@ def train_steps(
     # Under torchrun DDP averages gradients across ranks; alone, the model trains as it is.
     net = torch.nn.parallel.DistributedDataParallel(model) if distributed.world_size() > 1 else model
     losses: list[float] = []
-    window = start  # the first step of the checkpoint window being trained
     quiet = desc is None or not distributed.is_main()
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=quiet, leave=False, unit="step")
     for step in bar:
@@ -193,11 +205,6 @@ def train_steps(
         losses.append(value)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr_at(step, cfg):.2e}")
-        if checkpoint_due(step, cfg):
-            if on_losses is not None:
-                on_losses(window, losses[window - start :])
-            window = step + 1
-            if on_checkpoint is not None:
-                on_checkpoint(step + 1)
+        close_window(step, cfg, start, losses, on_losses, on_checkpoint)
     bar.close()
     return losses

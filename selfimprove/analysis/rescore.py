@@ -73,7 +73,7 @@ def analyze_rescore(run_dir: Path, round_: int | None = None, n: int = 1000, str
     out = {"task": task.name, "round": r, "n": n, "stream": stream, "models": len(loaded), "cells": rows,
            "longest_at_99": longest_at(rows),
            "longest_surely_at_99": longest_at([{**c, "accuracy": c["low"]} for c in rows]),
-           "run_n": (record["cells"][0].get("n") if record.get("cells") else None),
+           "run_n": record["cells"][0].get("n"),  # cells exist: checked above
            "run_longest_at_99": longest_at(record["cells"])}
     one_axis = all(isinstance(to_key(c["difficulty"]), int) for c in rows)
     return common.save(run_dir, "rescore", out, rescore_png(out) if one_axis else None)
