@@ -36,6 +36,7 @@ from selfimprove.data import IGNORE
 from selfimprove.generate import Decoding, autocast, eval_mode, greedy_batch, in_batches
 from selfimprove.model import RMSNorm, Transformer
 from selfimprove.train import TrainConfig, check_finite, close_window, lr_at
+from selfimprove.update_clip import clipped_step
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (x, y), each (B, T)
 
@@ -207,7 +208,7 @@ def stacked_train_steps(
         loss.sum().backward()  # model m's weights get only model m's gradient
         if cfg.grad_clip > 0:
             clip_per_model(stacked, cfg.grad_clip)
-        optimizer.step()
+        clipped_step(optimizer, cfg.update_clip, per_slice=True)  # each model's slice on its own
         optimizer.zero_grad(set_to_none=True)
         losses.append(values)
         if step % 10 == 0:

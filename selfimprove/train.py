@@ -19,6 +19,7 @@ from selfimprove.errors import UserError
 from selfimprove.generate import autocast
 from selfimprove.grad_filter import amplify_slow_gradients, store_new_averages
 from selfimprove.model import Transformer
+from selfimprove.update_clip import clipped_step
 
 
 class DivergedError(UserError):
@@ -39,6 +40,9 @@ class TrainConfig:
     beta2: float = 0.99
     eps: float = 1e-12  # the paper's; with a fresh optimizer pair it with a warmup
     grad_clip: float = 1.0  # max global grad norm; 0 disables
+    # Update clipping (update_clip.py): a tensor whose gradient outgrows its running second moment
+    # takes a step at lr / (rms / update_clip); 0 disables (the paper's plain AdamW), 1 is StableAdamW's.
+    update_clip: float = 0.0
     # Slow-gradient amplification (grad_filter.py): g + gain * EMA_decay(g) before clipping; gain 0 = off.
     grad_ema_decay: float = 0.98
     grad_ema_gain: float = 0.0
@@ -63,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"decay_shape must be 'linear' or 'cosine', got {self.decay_shape!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        if self.update_clip < 0:
+            raise ValueError(f"update_clip must be >= 0 (0 disables), got {self.update_clip}")
         if not 0 <= self.min_lr_ratio <= 1 or self.lr <= 0:
             raise ValueError("lr must be > 0 and min_lr_ratio within [0, 1]")
 
@@ -199,7 +205,7 @@ def train_steps(
         pending = amplify_slow_gradients(optimizer, cfg.grad_ema_decay, cfg.grad_ema_gain) if cfg.grad_ema_gain > 0 else {}
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        clipped_step(optimizer, cfg.update_clip)
         store_new_averages(optimizer, pending)
         optimizer.zero_grad(set_to_none=True)
         losses.append(value)

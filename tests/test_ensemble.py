@@ -1,5 +1,6 @@
 """A stacked ensemble equals k separate models: same init + same batches => same weights, answers."""
 
+import dataclasses
 import random
 
 import pytest
@@ -49,16 +50,18 @@ def prompts(n=40, seed=5):
 CFG = TrainConfig(steps=6, batch_size=16, lr=3e-3, warmup_steps=2, decay_steps=2, grad_clip=0.05, precision="fp32")
 
 
-def test_stacked_training_equals_k_separate_runs():
+@pytest.mark.parametrize("update_clip", [0.0, 0.5])  # 0.5: clipping on most steps, each model's slice by its own
+def test_stacked_training_equals_k_separate_runs(update_clip):
+    cfg = dataclasses.replace(CFG, update_clip=update_clip)
     separate, initial = models(), models()
     sets = [data_sets(m) for m in range(K)]
-    plans = [BatchPlan(seed=m, round=0, batch_size=CFG.batch_size, bucket=1) for m in range(K)]
+    plans = [BatchPlan(seed=m, round=0, batch_size=cfg.batch_size, bucket=1) for m in range(K)]
     separate_losses = []
     for m, model in enumerate(separate):
-        separate_losses.append(train_steps(model, make_optimizer(model, CFG), CFG,
+        separate_losses.append(train_steps(model, make_optimizer(model, cfg), cfg,
                                            lambda s, m=m: plans[m].batch(sets[m], s, TOK.pad_id)))
     stacked = stack(initial)
-    losses = stacked_train_steps(stacked, make_stacked_optimizer(stacked, CFG), CFG,
+    losses = stacked_train_steps(stacked, make_stacked_optimizer(stacked, cfg), cfg,
                                  lambda s: [plans[m].batch(sets[m], s, TOK.pad_id) for m in range(K)], TOK.pad_id, "fp32")
     torch.testing.assert_close(torch.tensor(losses).T, torch.tensor(separate_losses), rtol=1e-5, atol=1e-5)
     unstack(stacked, initial)

@@ -233,11 +233,12 @@ def test_a_nan_loss_stops_training_before_the_weights_change(tmp_path):
             assert torch.equal(v, before[k]), k
 
 
-@pytest.mark.parametrize("gain", [0.0, 2.0])  # 2.0: the slow-gradient average is checkpointed too
-def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, gain):
+# gain 2.0: the slow-gradient average is checkpointed too; update_clip 0.5: clipping reads the saved state alone
+@pytest.mark.parametrize("gain, update_clip", [(0.0, 0.0), (2.0, 0.0), (0.0, 0.5)])
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, gain, update_clip):
     _, tok, sets = copy_sets(300)
     cfg = TrainConfig(steps=12, batch_size=16, lr=3e-3, warmup_steps=2, decay_steps=4, precision="fp32", checkpoint_every=5,
-                      grad_ema_gain=gain)
+                      grad_ema_gain=gain, update_clip=update_clip)
     plan = BatchPlan(seed=0, round=0, batch_size=16, bucket=4)
     batch = lambda s: plan.batch(sets, s, tok.pad_id)
 
