@@ -43,8 +43,8 @@ def staleness(optimizer: torch.optim.Optimizer, per_slice: bool = False) -> dict
             else:  # a fresh optimizer: its first step sees this gradient alone
                 t, v = 1.0, g2 * (1 - beta2)
             ratio = g2 / (v / (1 - beta2**t)).clamp_min(eps**2)
-            dims = tuple(range(1, p.dim())) if per_slice and p.dim() > 1 else None
-            out[p] = ratio.mean(dim=dims).sqrt() if dims else ratio.mean().sqrt()
+            dims = tuple(range(1, p.dim())) if per_slice and p.dim() > 1 else None  # None: the whole tensor
+            out[p] = ratio.mean(dim=dims).sqrt()
     return out
 
 
@@ -56,7 +56,8 @@ def clipped_step(optimizer: torch.optim.Optimizer, threshold: float, per_slice: 
         return
     rms = staleness(optimizer, per_slice)
     scales = {p: (r / threshold).clamp_min(1.0) for p, r in rms.items()}
-    shrink = [p for p, s in scales.items() if bool((s > 1).any())]
+    peaks = torch.stack([s.max() for s in scales.values()]).tolist() if scales else []  # one device sync, not one per tensor
+    shrink = [p for p, peak in zip(scales, peaks) if peak > 1]
     before = {p: p.detach().clone() for p in shrink}
     optimizer.step()
     with torch.no_grad():

@@ -86,12 +86,9 @@ def test_stacked_slices_are_clipped_each_by_its_own_staleness():
     stacked = torch.nn.Parameter(torch.stack([p.detach().clone() for p in singles]))
     opt_stacked = adamw(stacked)
     scales = [1e-6, 1e-2, 1e-6]  # model 1 trains on gradients like the coming one: nothing stale
-    grads = []
     for step in range(200):
         gs = [torch.randn(p.shape, generator=torch.Generator().manual_seed(step * k + m)) * scales[m]
               for m, p in enumerate(singles)]
-        grads.append(gs)
-    for gs in grads:
         for p, opt, g in zip(singles, opts, gs):
             p.grad = g.clone()
             opt.step()
