@@ -29,6 +29,7 @@ from selfimprove.loggers import LogSection
 from selfimprove.noise import LabelNoise, RandomLabels
 from selfimprove.prelude import Prelude
 from selfimprove.registry import Registry, as_config
+from selfimprove.relabel import Relabel
 from selfimprove.schedules import AGREEMENT, SCHEDULES, Schedule, default_schedule
 from selfimprove.tasks.base import Difficulty, HasChecks, Task
 from selfimprove.tasks.registry import DEFAULT_TASK, build_task, file_tasks
@@ -135,6 +136,10 @@ class RoundsSection:
     probe_problems: int = 256  # problems per difficulty probed by accelerated schedules
     label_batch_size: int = 256
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
+    # null: each difficulty trains on the labels of the round that first labelled it. {last, problems}: every
+    # round also labels `problems` fresh problems at each of the `last` newest self-labelled difficulties, and
+    # the fresh labels replace the old ones where the filters kept a larger share of them (relabel.py).
+    relabel: Relabel | None = None
     noise: LabelNoise | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
     random_labels: RandomLabels | None = None  # kept labels replaced by random ones, {p, at}; see noise.py
 

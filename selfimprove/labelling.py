@@ -18,12 +18,13 @@ from selfimprove.generate import Decoding
 from selfimprove.tasks.base import Difficulty, Task, format_difficulty
 
 
-def fresh_problems(task: Task, difficulties: Sequence[Difficulty], n: int, seed: int, round_: int, owner: int) -> list:
+def fresh_problems(task: Task, difficulties: Sequence[Difficulty], n: int, seed: int, round_: int, owner: int,
+                   stream: str = "label") -> list:
     """``n`` problems spread evenly over ``difficulties``, from the labelling seed stream (disjoint
-    from evaluation's and from round 0's)."""
+    from evaluation's and from round 0's; ``stream="relabel"``: rounds.relabel's, disjoint from it)."""
     if not difficulties:  # the schedule chose to wait this round
         return []
-    rng = random.Random(f"label/{seed}/{round_}/{owner}")
+    rng = random.Random(f"{stream}/{seed}/{round_}/{owner}")
     return [task.sample(difficulties[i % len(difficulties)], rng) for i in range(n)]
 
 

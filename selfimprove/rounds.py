@@ -35,6 +35,7 @@ from selfimprove.layout import RunDir
 from selfimprove.loggers import open_loggers, round_scalars
 from selfimprove.loss_log import LossLog
 from selfimprove.networks import check_sources
+from selfimprove.relabel import Holdings, key
 from selfimprove.resume import fork_base, prepare_run_dir
 from selfimprove.round0 import train_round0
 from selfimprove.run import (
@@ -100,17 +101,19 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
     scoring = Decoding(cfg.eval.batch_size, precision, stacked)
     build_models(run)
     trained, wall_before = grid(cfg.round0.low, cfg.round0.high), base_round0_seconds(files)
+    self_labelled, holdings, relabelled = [], [Holdings() for _ in range(run.k)], []
     for r in range(cfg.rounds.count + 1):
         files.round(r).mkdir(parents=True, exist_ok=True)
         done, stats, phases = files.exists(files.done(r)), None, Phases()
         if r > 0:  # both steps reuse their files when they exist (a finished or resumed round)
             with phases("plan"):
                 new = plan_round(run, files, r, trained, labelling)
+            targets = cfg.rounds.relabel.targets(self_labelled, new) if cfg.rounds.relabel else []
             with phases("label"):
-                stats, rows = self_label(run, files, r, new, labelling)
+                stats, rows = self_label(run, files, r, new, labelling, targets)
+            self_labelled += [d for d in new if d not in trained]
             trained = trained + [d for d in new if d not in trained]
-            for m in range(run.k):
-                run.sets[m].append(kept_set(run.tok, rows, 0 if cfg.rounds.variant.shared_labels else m))
+            relabelled = take_labels(run, r, rows, targets, holdings)
         if done:
             wall_before = read_json(files.eval(r)).get("wall_time_s", 0.0)
             started = time.monotonic()
@@ -119,6 +122,8 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             step = train_round(run, files, r, log)
         with phases("evaluate"):
             record = evaluate_round(run, r, trained, step, scoring)
+        if relabelled:  # which relabels replaced the labels a difficulty trained on
+            record["relabelled"] = relabelled
         record["wall_time_s"] = wall_before + time.monotonic() - started
         record["phase_s"] = phases.seconds  # this process's share; a resumed round counts only what it redid
         files.write_json(files.eval(r), record, indent=1)
@@ -127,7 +132,7 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
         for logger in loggers:
             logger.log_round(round_scalars(summary, record["cells"]), r)
         files.mark_done(r)
-        log(round_line(r, trained, stats, summary))
+        log(round_line(r, trained, stats, summary, relabelled))
 
 
 def base_round0_seconds(files: RunDir) -> float:
@@ -191,9 +196,12 @@ def schedule_probe(run: Run, files: RunDir, r: int, decoding: Decoding):
     raise ValueError(f"unknown probe kind {kind!r}")
 
 
-def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: Decoding) -> tuple[dict, list[dict]]:
-    """Label and filter round r's fresh problems; writes labels.jsonl and filter_stats.json and
-    returns ``(stats, rows)`` (read back from those files when a resume finds them)."""
+def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: Decoding,
+               targets: list = ()) -> tuple[dict, list[dict]]:
+    """Label and filter round r's fresh problems (and, apart, ``rounds.relabel``'s at ``targets``: rows
+    marked ``"relabel": true``); writes labels.jsonl and filter_stats.json and returns ``(stats, rows)``
+    (read back from those files when a resume finds them). The stats count the new difficulties' rows;
+    ``stats["relabel"]`` the relabelled ones."""
     if files.exists(files.filter_stats(r)):
         return read_json(files.filter_stats(r)), files.read_labels(r)
     rc = run.cfg.rounds
@@ -202,14 +210,51 @@ def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: De
     n = rc.variant.problems_labelled(rc.problems, rc.models)
     if rc.problems_per == "difficulty":
         n *= len(difficulties)
-    problems = [fresh_problems(run.task, difficulties, n, run.cfg.seed, r, o) for o in range(1 if shared else run.k)]
+    owners = range(1 if shared else run.k)
+    problems = [fresh_problems(run.task, difficulties, n, run.cfg.seed, r, o) for o in owners]
     items, filter_stats = label_round(run.models, run.task, run.tok, problems, rc.filters, shared, run.cfg.seed, r,
                                       decoding)
     rows = with_noise(run.cfg, run.task, r, label_rows(run.task, items))
-    files.write_labels(r, rows)
     stats = label_stats(r, difficulties, rows, filter_stats)
+    if targets:  # labelled apart, so the new difficulties' labels and stats are what they are without relabelling
+        n = rc.relabel.problems * len(targets)
+        again = [fresh_problems(run.task, targets, n, run.cfg.seed, r, o, stream="relabel") for o in owners]
+        items, _ = label_round(run.models, run.task, run.tok, again, rc.filters, shared, run.cfg.seed, r, decoding)
+        fresh = [{**row, "relabel": True} for row in label_rows(run.task, items)]
+        stats["relabel"] = [relabel_stats(d, [x for x in fresh if key(x["difficulty"]) == key(d)]) for d in targets]
+        rows = rows + fresh
+    files.write_labels(r, rows)
     files.write_json(files.filter_stats(r), stats, indent=1)
     return stats, rows
+
+
+def relabel_stats(difficulty, rows: list[dict]) -> dict:
+    """One relabelled difficulty's counts (``kept_accuracy`` by ground truth, for the logs only)."""
+    kept = [x for x in rows if x["kept"]]
+    return {"difficulty": difficulty_to_json(difficulty), "labelled": len(rows), "kept": len(kept),
+            "kept_accuracy": sum(x["correct"] for x in kept) / max(len(kept), 1)}
+
+
+def take_labels(run: Run, r: int, rows: list[dict], targets: list, holdings: list[Holdings]) -> list[dict]:
+    """Round r's kept labels into every model's training sets: the new difficulties' as set r, and each
+    relabelled difficulty's in place of the labels it trained on when its filters kept a larger share
+    (relabel.py). Returns the relabel decisions (model 0's)."""
+    decisions = []
+    for m in range(run.k):
+        owner = 0 if run.cfg.rounds.variant.shared_labels else m
+        new = [x for x in rows if not x.get("relabel")]
+        run.sets[m].append(kept_set(run.tok, new, owner))
+        if not run.cfg.rounds.relabel:
+            continue
+        holdings[m].add(r, [x for x in new if x["model"] == owner])
+        for d in targets:
+            fresh = [x for x in rows if x.get("relabel") and x["model"] == owner and key(x["difficulty"]) == key(d)]
+            decision = holdings[m].offer(d, fresh)
+            if decision["replaced"]:
+                run.sets[m][decision["set"]] = kept_set(run.tok, holdings[m].rows[decision["set"]], owner)
+            if m == 0:
+                decisions.append({"difficulty": difficulty_to_json(d), **decision})
+    return decisions
 
 
 def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:

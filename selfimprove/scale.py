@@ -62,5 +62,7 @@ def apply_scale(cfg):
                      probe_problems=min(rs.probe_problems, TINY["rounds.probe_problems"]),
                      label_batch_size=min(rs.label_batch_size, TINY["label_batch_size"]),
                      train=_train(rs.train, TINY["rounds.steps"]))
+    if rs.relabel is not None:  # relabelled difficulties on as few problems as a round's new ones
+        rounds = replace(rounds, relabel=replace(rs.relabel, problems=min(rs.relabel.problems, TINY["rounds.problems"])))
     evaluation = replace(ev, n=min(ev.n, TINY["eval.n"]), batch_size=min(ev.batch_size, TINY["eval.batch_size"]))
     return replace(cfg, model=model, round0=round0, rounds=rounds, eval=evaluation)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from selfimprove.report import longest_at
-from selfimprove.tasks.base import format_difficulty
+from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 
 
 def round_summary(record: dict, stats: dict | None) -> dict:
@@ -25,7 +25,9 @@ def round_summary(record: dict, stats: dict | None) -> dict:
             "wall_time_s": record["wall_time_s"]}
 
 
-def round_line(r: int, trained: list, stats: dict | None, summary: dict) -> str:
+def round_line(r: int, trained: list, stats: dict | None, summary: dict, relabelled: list | None = None) -> str:
+    """The console line of round r; ``relabelled``: rounds.relabel's decisions (eval.json), shown with the
+    share kept of each difficulty's fresh labels (filter_stats.json)."""
     lo, hi = format_difficulty(trained[0]), format_difficulty(trained[-1])
     parts = [f"round {r:3d}", f"trained {lo}..{hi}"]
     if stats and not stats["labelled"]:
@@ -33,6 +35,10 @@ def round_line(r: int, trained: list, stats: dict | None, summary: dict) -> str:
     elif stats:
         parts.append(f"labelled {stats['labelled']} kept {stats['kept'] / stats['labelled']:.1%}"
                      f" label acc {stats['label_accuracy']:.1%} kept acc {stats['kept_accuracy']:.1%}")
+    for decision, counts in zip(relabelled or [], (stats or {}).get("relabel", [])):
+        verdict = "replaced" if decision["replaced"] else f"kept the labels at {decision['held_kept_fraction']:.1%}"
+        parts.append(f"relabelled {format_difficulty(difficulty_from_json(counts['difficulty']))}: kept "
+                     f"{counts['kept'] / max(counts['labelled'], 1):.1%}, {verdict}")
     longest = summary["longest_at_99"]
     parts.append(f"longest >=99%: {'none' if longest is None else longest}")
     parts.append(f"{summary['wall_time_s'] / 60:.1f} min")

@@ -1,0 +1,76 @@
+"""Relabelling: the newest self-labelled difficulties labelled again by the model that has since learnt them.
+
+A filter keeps only the labels it can confirm, so a difficulty labelled where the model was weak (the demo
+labels a new length at 10% agreement) trains on the part of it the weak model already answered right: the
+problems it got wrong never get a label, and they are the ones it still gets wrong rounds later. With::
+
+    rounds:
+      relabel: {last: 2, problems: 5000}
+
+each round also labels ``problems`` fresh problems at each of the ``last`` self-labelled difficulties added
+most recently (never round 0's: those have oracle labels), with the round's labellers and filters. Where the
+share of them the filters keep is higher than the share kept among the labels that difficulty trains on now,
+the fresh kept labels replace those, inside the set that holds them, so each set keeps its place and weight in
+the mixture. The comparison reads only what the filters kept (no ground truth): a model that is surer of a
+difficulty than when it was labelled gets to label it again, one that has slipped does not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from selfimprove.tasks.base import Difficulty
+
+
+@dataclass(frozen=True)
+class Relabel:
+    last: int = 0  # how many of the newest self-labelled difficulties each round labels again; 0: none
+    problems: int = 5000  # fresh problems at each of them (per model)
+
+    def __post_init__(self) -> None:
+        if self.last < 0 or self.problems < 1:
+            raise ValueError(f"relabel needs last >= 0 and problems >= 1, got {self.last}, {self.problems}")
+
+    def targets(self, self_labelled: list[Difficulty], new: list[Difficulty]) -> list[Difficulty]:
+        """The difficulties a round labels again: the ``last`` of ``self_labelled`` (in the order they were
+        first labelled), less those the schedule labels this round anyway."""
+        recent = self_labelled[len(self_labelled) - self.last :] if self.last else []
+        return [d for d in recent if d not in new]
+
+
+def key(difficulty) -> str:
+    """A row's or a difficulty's identity (JSON: an int or a list)."""
+    return json.dumps(difficulty)
+
+
+def keep_rate(rows: list[dict]) -> float:
+    """The share of ``rows`` the filters kept (0 for no rows)."""
+    return sum(row["kept"] for row in rows) / len(rows) if rows else 0.0
+
+
+class Holdings:
+    """One owner's self-labelled rows, set by set (set r holds round r's labels), with the set that holds
+    each difficulty: what a relabel replaces."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, list[dict]] = {}  # set index -> its rows, kept and dropped, in labelling order
+        self.home: dict[str, int] = {}  # difficulty key -> the set holding its labels
+
+    def add(self, index: int, rows: list[dict]) -> None:
+        """Round ``index``'s rows for difficulties it labelled for the first time (or again, by its schedule:
+        then the newest set holds it)."""
+        self.rows[index] = list(rows)
+        for row in rows:
+            self.home[key(row["difficulty"])] = index
+
+    def offer(self, difficulty, fresh: list[dict]) -> dict:
+        """Replace ``difficulty``'s rows by ``fresh`` when the filters kept a larger share of them; returns what
+        was decided (``replaced``, ``set``: the index of the set that changed or would have)."""
+        k = key(difficulty)
+        index = self.home[k]
+        held = [row for row in self.rows[index] if key(row["difficulty"]) == k]
+        replaced = keep_rate(fresh) > keep_rate(held)
+        if replaced:
+            self.rows[index] = [row for row in self.rows[index] if key(row["difficulty"]) != k] + list(fresh)
+        return {"set": index, "replaced": replaced, "held_kept_fraction": keep_rate(held)}
