@@ -35,7 +35,7 @@ class Relabel:
     def targets(self, self_labelled: list[Difficulty], new: list[Difficulty]) -> list[Difficulty]:
         """The difficulties a round labels again: the ``last`` of ``self_labelled`` (in the order they were
         first labelled), less those the schedule labels this round anyway."""
-        recent = self_labelled[len(self_labelled) - self.last :] if self.last else []
+        recent = self_labelled[max(0, len(self_labelled) - self.last) :]
         return [d for d in recent if d not in new]
 
 

@@ -23,6 +23,7 @@ def test_targets_are_the_newest_self_labelled_difficulties_not_labelled_anyway()
     assert Relabel(last=2).targets([9, 10, 11], [12]) == [10, 11]
     assert Relabel(last=2).targets([9, 10, 11], [11]) == [10]  # the schedule labels 11 again itself
     assert Relabel(last=5).targets([9], []) == [9]
+    assert Relabel(last=6).targets([9, 10, 11, 12], [13]) == [9, 10, 11, 12]  # fewer than last: every one
     assert Relabel(last=0).targets([9, 10], [11]) == []
     assert Relabel(last=1).targets([], [9]) == []  # round 1: nothing self-labelled yet
 
