@@ -136,6 +136,9 @@ class RoundsSection:
     probe_problems: int = 256  # problems per difficulty probed by accelerated schedules
     label_batch_size: int = 256
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1500, decay_steps=1500))
+    # Round r >= 1 peaks at train.lr * lr_decay^(r-1): a falling peak for lengths that grow with the rounds (a
+    # round's long answers break at a peak the short ones take; docs/EXPERIMENTS.md session 33). 1: train.lr each round.
+    lr_decay: float = 1.0
     # null: each difficulty trains on the labels of the round that first labelled it. {last, problems}: every
     # round also labels `problems` fresh problems at each of the `last` newest self-labelled difficulties, and
     # the fresh labels replace the old ones where the filters kept a larger share of them (relabel.py).
@@ -402,6 +405,9 @@ def validate(cfg: RunConfig) -> None:
     if curriculum is not None and cfg.round0.cycles is not None:
         raise ConfigError("round0.cycles and round0.curriculum cannot be combined: a curriculum's batches depend on "
                           "when its levels opened, a cycle's on the step alone; set one of them to null")
+    if not 0 < cfg.rounds.lr_decay <= 1:
+        raise ConfigError(f"rounds.lr_decay must be in (0, 1] (round r peaks at rounds.train.lr * lr_decay^(r-1)), "
+                          f"got {cfg.rounds.lr_decay}")
     if not 0 < cfg.rounds.newest_fraction < 1:
         raise ConfigError(f"rounds.newest_fraction must be in (0, 1), got {cfg.rounds.newest_fraction}")
     _check_schedule(cfg, task)

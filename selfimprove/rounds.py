@@ -46,6 +46,7 @@ from selfimprove.run import (
     load_round,
     round0_batches,
     round_plan,
+    round_train,
     training_sets,  # tests import it from here too
 )
 from selfimprove.runtime import (
@@ -260,7 +261,7 @@ def take_labels(run: Run, r: int, rows: list[dict], targets: list, holdings: lis
 def train_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int:
     """Train every model for round r, resuming each from its last checkpoint in the round folder;
     returns model 0's final step."""
-    tcfg = run.cfg.round0.train if r == 0 else run.cfg.rounds.train
+    tcfg = round_train(run.cfg, r)
     folder, steps = files.round(r), []
     distributed.barrier()
     if trains_stacked(run, r):

@@ -12,7 +12,7 @@ loads what it needs from the run directory's checkpoints (``load_round``)::
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,7 @@ from selfimprove.networks import build_network
 from selfimprove.runtime import inference_precision
 from selfimprove.tasks.base import difficulty_from_json, format_difficulty
 from selfimprove.tokenizer import Tokenizer
-from selfimprove.train import make_optimizer
+from selfimprove.train import TrainConfig, make_optimizer
 
 
 @dataclass
@@ -129,6 +129,13 @@ def d0_accuracy(run: Run, m: int, n: int, cycle: int, r0=None, model=None) -> di
     results = evaluate(model or run.models[m], run.task, run.tok, grid(r0.low, r0.high), n,
                        run.order_seed(m), decoding, stream=f"round0-check/{cycle}")
     return {format_difficulty(difficulty_from_json(c["difficulty"])): c["accuracy"] for c in results}
+
+
+def round_train(cfg: RunConfig, r: int) -> TrainConfig:
+    """How round r trains: round0.train, or rounds.train peaking at lr * rounds.lr_decay^(r-1)."""
+    if r == 0:
+        return cfg.round0.train
+    return replace(cfg.rounds.train, lr=cfg.rounds.train.lr * cfg.rounds.lr_decay ** (r - 1))
 
 
 def round_plan(run: Run, m: int, r: int, tcfg) -> BatchPlan:

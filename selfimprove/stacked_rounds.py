@@ -44,7 +44,7 @@ from selfimprove.ensemble import (
 )
 from selfimprove.layout import RunDir
 from selfimprove.loss_log import LossLog
-from selfimprove.run import Run, load_round, round_plan, training_sets
+from selfimprove.run import Run, load_round, round_plan, round_train, training_sets
 from selfimprove.runtime import stacks_models
 from selfimprove.train import TrainConfig, resolve_precision
 
@@ -100,7 +100,7 @@ def unstack_moments(stacked: torch.nn.Module, opt: torch.optim.Optimizer, models
 def train_stacked_round(run: Run, files: RunDir, r: int, log=lambda line: None) -> int | None:
     """Train round r's k models as one stacked model; returns the round's last step, or None when
     their AdamW step counts cannot share one count (the caller then trains them one by one)."""
-    tcfg, folder, k = run.cfg.rounds.train, files.round(r), run.k
+    tcfg, folder, k = round_train(run.cfg, r), files.round(r), run.k
     prefixes = [files.prefix(m) for m in range(k)]
     if all(has_checkpoint(folder, p) and read_state(folder, p)["step"] >= tcfg.steps for p in prefixes):
         # the round finished before a kill (a one-by-one round's models may be at other steps)

@@ -596,3 +596,26 @@ def test_a_run_directory_from_before_a_new_key_still_resumes(smoke_run, tmp_path
     prepare_run_dir(load_config(SMOKE), RunDir(old))  # accepted
     with pytest.raises(Exception, match="different config"):
         prepare_run_dir(load_config(SMOKE, ["rounds.mixture=uniform"]), RunDir(old))
+
+
+def test_lr_decay_lowers_each_rounds_peak_and_nothing_else(tmp_path, monkeypatch):
+    from selfimprove import rounds
+    from selfimprove.config import ConfigError
+    from selfimprove.run import round_train
+
+    cfg = load_config(SMOKE, ["rounds.lr_decay=0.5"])
+    assert round_train(cfg, 0) == cfg.round0.train and round_train(cfg, 1) == cfg.rounds.train
+    assert round_train(cfg, 3).lr == cfg.rounds.train.lr / 4
+    assert round_train(cfg, 3).steps == cfg.rounds.train.steps and round_train(cfg, 3).decay_steps == cfg.rounds.train.decay_steps
+    peaks, real = {}, rounds.train_steps
+
+    def spy(model, opt, tcfg, *args, desc=None, **kwargs):
+        peaks[desc] = tcfg.lr
+        return real(model, opt, tcfg, *args, desc=desc, **kwargs)
+
+    monkeypatch.setattr(rounds, "train_steps", spy)
+    run_rounds(cfg, tmp_path, log=lambda line: None)
+    assert peaks == {"train r1 m0": 0.001, "train r2 m0": 0.0005}
+    for bad in ("0", "1.5"):
+        with pytest.raises(ConfigError, match="lr_decay"):
+            load_config(SMOKE, [f"rounds.lr_decay={bad}"])

@@ -20,7 +20,7 @@ SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 VOTE = ["rounds.count=2", "rounds.models=3", "rounds.filters=[{kind: majority, tau: 0.6}]",
         "rounds.schedule={kind: label_free_accelerated, threshold: 0.5}", "rounds.train.precision=fp32",
         "round0.train.precision=fp32", "eval.precision=fp32", "round0.train.steps=40", "rounds.train.steps=15",
-        "rounds.problems=40"]
+        "rounds.problems=40", "rounds.lr_decay=0.5"]  # round 2 at half the peak: the stacked path must decay it too
 
 
 def config(stacked: bool):
@@ -45,6 +45,7 @@ def runs(tmp_path_factory) -> dict:
 
         def counting_train(*args, seen=seen, **kwargs):
             seen["train"] += 1
+            seen.setdefault("peaks", []).append(args[2].lr)  # (stacked, optimizer, tcfg, ...)
             return real_train(*args, **kwargs)
 
         with pytest.MonkeyPatch.context() as patch:
@@ -59,6 +60,7 @@ def runs(tmp_path_factory) -> dict:
 
 def test_stacking_is_used_only_when_asked(runs):
     assert runs["counts"][True]["train"] == 2  # rounds 1 and 2 (round 0 trains each model alone)
+    assert runs["counts"][True]["peaks"] == [0.001, 0.0005]  # rounds.lr_decay 0.5 reaches the stacked round too
     assert runs["counts"][True]["stack"] >= 2 + 3 + 2  # the two trainings, three evaluations, two labellings
     assert runs["counts"][False] == {"stack": 0, "train": 0}
     assert not list(runs["dirs"][True].glob("round_*/stacked_checkpoint"))  # removed once unstacked
