@@ -17,10 +17,9 @@ difficulty than when it was labelled gets to label it again, one that has slippe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from selfimprove.tasks.base import Difficulty
+from selfimprove.tasks.base import Difficulty, difficulty_from_json
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,6 @@ class Relabel:
         return [d for d in recent if d not in new]
 
 
-def key(difficulty) -> str:
-    """A row's or a difficulty's identity (JSON: an int or a list)."""
-    return json.dumps(difficulty)
-
-
 def keep_rate(rows: list[dict]) -> float:
     """The share of ``rows`` the filters kept (0 for no rows)."""
     return sum(row["kept"] for row in rows) / len(rows) if rows else 0.0
@@ -55,22 +49,22 @@ class Holdings:
 
     def __init__(self) -> None:
         self.rows: dict[int, list[dict]] = {}  # set index -> its rows, kept and dropped, in labelling order
-        self.home: dict[str, int] = {}  # difficulty key -> the set holding its labels
+        self.home: dict[Difficulty, int] = {}  # difficulty -> the set holding its labels
 
     def add(self, index: int, rows: list[dict]) -> None:
         """Round ``index``'s rows for difficulties it labelled for the first time (or again, by its schedule:
         then the newest set holds it)."""
         self.rows[index] = list(rows)
         for row in rows:
-            self.home[key(row["difficulty"])] = index
+            self.home[difficulty_from_json(row["difficulty"])] = index
 
-    def offer(self, difficulty, fresh: list[dict]) -> dict:
+    def offer(self, difficulty: Difficulty, fresh: list[dict]) -> dict:
         """Replace ``difficulty``'s rows by ``fresh`` when the filters kept a larger share of them; returns what
         was decided (``replaced``, ``set``: the index of the set that changed or would have)."""
-        k = key(difficulty)
-        index = self.home[k]
-        held = [row for row in self.rows[index] if key(row["difficulty"]) == k]
-        replaced = keep_rate(fresh) > keep_rate(held)
+        index = self.home[difficulty]
+        others = [row for row in self.rows[index] if difficulty_from_json(row["difficulty"]) != difficulty]
+        held = keep_rate([row for row in self.rows[index] if difficulty_from_json(row["difficulty"]) == difficulty])
+        replaced = keep_rate(fresh) > held
         if replaced:
-            self.rows[index] = [row for row in self.rows[index] if key(row["difficulty"]) != k] + list(fresh)
-        return {"set": index, "replaced": replaced, "held_kept_fraction": keep_rate(held)}
+            self.rows[index] = others + list(fresh)
+        return {"set": index, "replaced": replaced, "held_kept_fraction": held}

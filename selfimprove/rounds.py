@@ -35,7 +35,7 @@ from selfimprove.layout import RunDir
 from selfimprove.loggers import open_loggers, round_scalars
 from selfimprove.loss_log import LossLog
 from selfimprove.networks import check_sources
-from selfimprove.relabel import Holdings, key
+from selfimprove.relabel import Holdings
 from selfimprove.resume import fork_base, prepare_run_dir
 from selfimprove.round0 import train_round0
 from selfimprove.run import (
@@ -112,8 +112,8 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
             targets = cfg.rounds.relabel.targets(self_labelled, new) if cfg.rounds.relabel else []
             with phases("label"):
                 stats, rows = self_label(run, files, r, new, labelling, targets)
-            self_labelled += [d for d in new if d not in trained]
-            trained = trained + [d for d in new if d not in trained]
+            added = [d for d in new if d not in trained]
+            self_labelled, trained = self_labelled + added, trained + added
             relabelled = take_labels(run, r, rows, targets, holdings)
         if done:
             wall_before = read_json(files.eval(r)).get("wall_time_s", 0.0)
@@ -222,7 +222,8 @@ def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: De
         again = [fresh_problems(run.task, targets, n, run.cfg.seed, r, o, stream="relabel") for o in owners]
         items, _ = label_round(run.models, run.task, run.tok, again, rc.filters, shared, run.cfg.seed, r, decoding)
         fresh = [{**row, "relabel": True} for row in label_rows(run.task, items)]
-        stats["relabel"] = [relabel_stats(d, [x for x in fresh if key(x["difficulty"]) == key(d)]) for d in targets]
+        stats["relabel"] = [relabel_stats(d, [x for x in fresh if difficulty_from_json(x["difficulty"]) == d])
+                            for d in targets]
         rows = rows + fresh
     files.write_labels(r, rows)
     files.write_json(files.filter_stats(r), stats, indent=1)
@@ -240,17 +241,18 @@ def take_labels(run: Run, r: int, rows: list[dict], targets: list, holdings: lis
     """Round r's kept labels into every model's training sets: the new difficulties' as set r, and each
     relabelled difficulty's in place of the labels it trained on when its filters kept a larger share
     (relabel.py). Returns the relabel decisions (model 0's)."""
-    decisions = []
+    decisions, new, fresh = [], [x for x in rows if not x.get("relabel")], {}
+    for x in rows:  # each owner's relabelled rows by difficulty
+        if x.get("relabel"):
+            fresh.setdefault((x["model"], difficulty_from_json(x["difficulty"])), []).append(x)
     for m in range(run.k):
         owner = 0 if run.cfg.rounds.variant.shared_labels else m
-        new = [x for x in rows if not x.get("relabel")]
         run.sets[m].append(kept_set(run.tok, new, owner))
         if not run.cfg.rounds.relabel:
             continue
         holdings[m].add(r, [x for x in new if x["model"] == owner])
         for d in targets:
-            fresh = [x for x in rows if x.get("relabel") and x["model"] == owner and key(x["difficulty"]) == key(d)]
-            decision = holdings[m].offer(d, fresh)
+            decision = holdings[m].offer(d, fresh.get((owner, d), []))
             if decision["replaced"]:
                 run.sets[m][decision["set"]] = kept_set(run.tok, holdings[m].rows[decision["set"]], owner)
             if m == 0:
