@@ -5,10 +5,12 @@ labels a new length at 10% agreement) trains on the part of it the weak model al
 problems it got wrong never get a label, and they are the ones it still gets wrong rounds later. With::
 
     rounds:
-      relabel: {last: 2, problems: 5000}
+      relabel: {last: 2, problems: 5000, below: 0.9}
 
 each round also labels ``problems`` fresh problems at each of the ``last`` self-labelled difficulties added
-most recently (never round 0's: those have oracle labels), with the round's labellers and filters. Where the
+most recently (never round 0's: those have oracle labels) whose labels were kept at a share under ``below``
+(1: all of them; a difficulty held at 97% has little left to gain, and labelling it again costs as much as
+labelling a new one), with the round's labellers and filters. Where the
 share of them the filters keep is higher than the share kept among the labels that difficulty trains on now,
 the fresh kept labels replace those, inside the set that holds them, so each set keeps its place and weight in
 the mixture. The comparison reads only what the filters kept (no ground truth): a model that is surer of a
@@ -17,6 +19,7 @@ difficulty than when it was labelled gets to label it again, one that has slippe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from selfimprove.tasks.base import Difficulty, difficulty_from_json
@@ -26,16 +29,20 @@ from selfimprove.tasks.base import Difficulty, difficulty_from_json
 class Relabel:
     last: int = 0  # how many of the newest self-labelled difficulties each round labels again; 0: none
     problems: int = 5000  # fresh problems at each of them (per model)
+    below: float = 1.0  # only those whose labels were kept at a share under this (label-free); 1: every one
 
     def __post_init__(self) -> None:
-        if self.last < 0 or self.problems < 1:
-            raise ValueError(f"relabel needs last >= 0 and problems >= 1, got {self.last}, {self.problems}")
+        if self.last < 0 or self.problems < 1 or not 0 < self.below <= 1:
+            raise ValueError(f"relabel needs last >= 0, problems >= 1 and below in (0, 1], got {self.last}, "
+                             f"{self.problems}, {self.below}")
 
-    def targets(self, self_labelled: list[Difficulty], new: list[Difficulty]) -> list[Difficulty]:
+    def targets(self, self_labelled: list[Difficulty], new: list[Difficulty],
+                held: Callable[[Difficulty], float] = lambda d: 0.0) -> list[Difficulty]:
         """The difficulties a round labels again: the ``last`` of ``self_labelled`` (in the order they were
-        first labelled), less those the schedule labels this round anyway."""
+        first labelled) whose ``held`` kept share is under ``below``, less those the schedule labels this round
+        anyway."""
         recent = self_labelled[max(0, len(self_labelled) - self.last) :]
-        return [d for d in recent if d not in new]
+        return [d for d in recent if d not in new and (self.below >= 1 or held(d) < self.below)]
 
 
 def keep_rate(rows: list[dict]) -> float:
@@ -58,12 +65,16 @@ class Holdings:
         for row in rows:
             self.home[difficulty_from_json(row["difficulty"])] = index
 
+    def held_share(self, difficulty: Difficulty) -> float:
+        """The share of ``difficulty``'s labels in its set that the filters kept."""
+        rows = self.rows[self.home[difficulty]]
+        return keep_rate([row for row in rows if difficulty_from_json(row["difficulty"]) == difficulty])
+
     def offer(self, difficulty: Difficulty, fresh: list[dict]) -> dict:
         """Replace ``difficulty``'s rows by ``fresh`` when the filters kept a larger share of them; returns what
         was decided (``replaced``, ``set``: the index of the set that changed or would have)."""
-        index = self.home[difficulty]
+        index, held = self.home[difficulty], self.held_share(difficulty)
         others = [row for row in self.rows[index] if difficulty_from_json(row["difficulty"]) != difficulty]
-        held = keep_rate([row for row in self.rows[index] if difficulty_from_json(row["difficulty"]) == difficulty])
         replaced = keep_rate(fresh) > held
         if replaced:
             self.rows[index] = others + list(fresh)

@@ -109,7 +109,7 @@ def every_round(cfg: RunConfig, files: RunDir, device: torch.device, log, logger
         if r > 0:  # both steps reuse their files when they exist (a finished or resumed round)
             with phases("plan"):
                 new = plan_round(run, files, r, trained, labelling)
-            targets = cfg.rounds.relabel.targets(self_labelled, new) if cfg.rounds.relabel else []
+            targets = relabel_targets(cfg.rounds.relabel, self_labelled, new, holdings)
             with phases("label"):
                 stats, rows = self_label(run, files, r, new, labelling, targets)
             added = [d for d in new if d not in trained]
@@ -228,6 +228,14 @@ def self_label(run: Run, files: RunDir, r: int, difficulties: list, decoding: De
     files.write_labels(r, rows)
     files.write_json(files.filter_stats(r), stats, indent=1)
     return stats, rows
+
+
+def relabel_targets(relabel, self_labelled: list, new: list, holdings: list[Holdings]) -> list:
+    """The difficulties round r labels again (none without ``rounds.relabel``): a difficulty counts as held at
+    the lowest share any model's labels of it were kept at, so one model's weak set is enough."""
+    if not relabel:
+        return []
+    return relabel.targets(self_labelled, new, lambda d: min(h.held_share(d) for h in holdings))
 
 
 def relabel_stats(difficulty, rows: list[dict]) -> dict:

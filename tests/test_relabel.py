@@ -28,7 +28,25 @@ def test_targets_are_the_newest_self_labelled_difficulties_not_labelled_anyway()
     assert Relabel(last=1).targets([], [9]) == []  # round 1: nothing self-labelled yet
 
 
-@pytest.mark.parametrize("bad", ["{last: -1}", "{problems: 0}"])
+def test_with_below_only_difficulties_held_at_a_lower_kept_share_are_targets():
+    held = {9: 0.95, 10: 0.40, 11: 0.89}.get
+    assert Relabel(last=3, below=0.9).targets([9, 10, 11], [], held) == [10, 11]
+    assert Relabel(last=3, below=0.4).targets([9, 10, 11], [], held) == []  # strictly under
+    assert Relabel(last=3).targets([9, 10, 11], [], held) == [9, 10, 11]  # below 1: every one, held unread
+
+
+def test_a_difficulty_is_held_at_the_lowest_share_any_model_kept():
+    first, second = Holdings(), Holdings()
+    first.add(1, [row(9, "a", True), row(9, "b", True), row(10, "c", True)])
+    second.add(1, [row(9, "a", True, 1), row(9, "b", False, 1), row(10, "c", True, 1)])
+    assert first.held_share(9) == 1.0 and second.held_share(9) == 0.5
+    relabel = Relabel(last=2, below=0.9)
+    assert rounds.relabel_targets(relabel, [9, 10], [11], [first, second]) == [9]
+    assert rounds.relabel_targets(relabel, [9, 10], [11], [first]) == []
+    assert rounds.relabel_targets(None, [9, 10], [11], [first, second]) == []
+
+
+@pytest.mark.parametrize("bad", ["{last: -1}", "{problems: 0}", "{below: 0}", "{below: 1.5}"])
 def test_a_bad_relabel_section_is_a_config_error(bad):
     with pytest.raises(ConfigError, match="relabel"):
         load_config(SMOKE, [f"rounds.relabel={bad}"])
@@ -129,3 +147,15 @@ def test_a_relabelling_run_killed_mid_round_resumes_to_the_same_numbers(relabel_
     monkeypatch.setattr(rounds, "train_steps", real)
     run_rounds(cfg, tmp_path, log=lambda line: None)
     assert evals(tmp_path) == evals(relabel_run)
+
+
+def test_a_difficulty_held_at_below_or_more_is_not_labelled_again(relabel_run, tmp_path):
+    round1 = [json.loads(x) for x in (relabel_run / "round_001" / "labels.jsonl").read_text().splitlines()]
+    held = sum(x["kept"] for x in round1) / len(round1)
+    assert held >= 0.5  # the relabel_run fixture (below 1) labelled this difficulty again in round 2
+    overrides = [x for x in OVERRIDES if x not in RELABEL] + ["rounds.relabel={last: 1, problems: 16, below: 0.5}"]
+    run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
+    labels = [json.loads(x) for x in (tmp_path / "round_002" / "labels.jsonl").read_text().splitlines()]
+    assert not [x for x in labels if x.get("relabel")]
+    assert "relabel" not in json.loads((tmp_path / "round_002" / "filter_stats.json").read_text())
+    assert "relabelled" not in json.loads((tmp_path / "round_002" / "eval.json").read_text())
