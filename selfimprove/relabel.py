@@ -9,8 +9,9 @@ problems it got wrong never get a label, and they are the ones it still gets wro
 
 each round also labels ``problems`` fresh problems at each of the ``last`` self-labelled difficulties added
 most recently (never round 0's: those have oracle labels) whose labels were kept at a share under ``below``
-(1: all of them; a difficulty held at 97% has little left to gain, and labelling it again costs as much as
-labelling a new one), with the round's labellers and filters. Where the
+(1: all of them. Labelling a difficulty again costs as much as labelling a new one, but a set kept at 92-96%
+still leaves out what its labeller got wrong: relabelling only below 0.9 left such lengths at 97.6-98.9% where
+relabelling every round left them exact, docs/EXPERIMENTS.md V6), with the round's labellers and filters. Where the
 share of them the filters keep is higher than the share kept among the labels that difficulty trains on now,
 the fresh kept labels replace those, inside the set that holds them, so each set keeps its place and weight in
 the mixture. The comparison reads only what the filters kept (no ground truth): a model that is surer of a
