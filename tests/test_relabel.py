@@ -152,7 +152,7 @@ def test_a_relabelling_run_killed_mid_round_resumes_to_the_same_numbers(relabel_
 def test_a_difficulty_held_at_below_or_more_is_not_labelled_again(relabel_run, tmp_path):
     round1 = [json.loads(x) for x in (relabel_run / "round_001" / "labels.jsonl").read_text().splitlines()]
     held = sum(x["kept"] for x in round1) / len(round1)
-    assert held >= 0.5  # the relabel_run fixture (below 1) labelled this difficulty again in round 2
+    assert held >= 0.5  # so below 0.5 leaves out what the relabel_run fixture (below 1) labelled again in round 2
     overrides = [x for x in OVERRIDES if x not in RELABEL] + ["rounds.relabel={last: 1, problems: 16, below: 0.5}"]
     run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
     labels = [json.loads(x) for x in (tmp_path / "round_002" / "labels.jsonl").read_text().splitlines()]
