@@ -142,7 +142,8 @@ class RoundsSection:
     # null: each difficulty trains on the labels of the round that first labelled it. {last, problems}: every
     # round also labels `problems` fresh problems at each of the `last` newest self-labelled difficulties, and
     # the fresh labels replace the old ones where the filters kept a larger share of them (relabel.py); with
-    # `below: b`, only the difficulties whose labels were kept at a share under b.
+    # `below: b`, only the difficulties whose labels were kept at a share under b. One whose labels were all kept is
+    # never labelled again (its fresh labels could not replace them).
     relabel: Relabel | None = None
     noise: LabelNoise | None = None  # label noise in kept labels, {kind, p, at: [rounds]}; see noise.py
     random_labels: RandomLabels | None = None  # kept labels replaced by random ones, {p, at}; see noise.py

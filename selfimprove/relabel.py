@@ -9,9 +9,12 @@ problems it got wrong never get a label, and they are the ones it still gets wro
 
 each round also labels ``problems`` fresh problems at each of the ``last`` self-labelled difficulties added
 most recently (never round 0's: those have oracle labels) whose labels were kept at a share under ``below``
-(1: all of them. Labelling a difficulty again costs as much as labelling a new one, but a set kept at 92-96%
-still leaves out what its labeller got wrong: relabelling only below 0.9 left such lengths at 97.6-98.9% where
-relabelling every round left them exact, docs/EXPERIMENTS.md V6), with the round's labellers and filters. Where the
+(1: every one not held in full. Labelling a difficulty again costs as much as labelling a new one, but a set
+kept at 92-96% still leaves out what its labeller got wrong: relabelling only below 0.9 left such lengths at
+97.6-98.9% where relabelling every round left them exact, docs/EXPERIMENTS.md V6), with the round's labellers
+and filters. A difficulty whose labels were all kept is never labelled again: fresh labels replace only at a
+larger kept share, so they would be thrown away (in the demo's runs most relabelled lengths were held in full
+after their first replacement, docs/EXPERIMENTS.md V8). Where the
 share of them the filters keep is higher than the share kept among the labels that difficulty trains on now,
 the fresh kept labels replace those, inside the set that holds them, so each set keeps its place and weight in
 the mixture. The comparison reads only what the filters kept (no ground truth): a model that is surer of a
@@ -30,7 +33,7 @@ from selfimprove.tasks.base import Difficulty, difficulty_from_json
 class Relabel:
     last: int = 0  # how many of the newest self-labelled difficulties each round labels again; 0: none
     problems: int = 5000  # fresh problems at each of them (per model)
-    below: float = 1.0  # only those whose labels were kept at a share under this (label-free); 1: every one
+    below: float = 1.0  # only those whose labels were kept at a share under this (label-free); 1: all not held in full
 
     def __post_init__(self) -> None:
         if self.last < 0 or self.problems < 1 or not 0 < self.below <= 1:
@@ -40,10 +43,10 @@ class Relabel:
     def targets(self, self_labelled: list[Difficulty], new: list[Difficulty],
                 held: Callable[[Difficulty], float] = lambda d: 0.0) -> list[Difficulty]:
         """The difficulties a round labels again: the ``last`` of ``self_labelled`` (in the order they were
-        first labelled) whose ``held`` kept share is under ``below``, less those the schedule labels this round
-        anyway."""
+        first labelled) whose ``held`` kept share is under ``below`` (so never one held in full, whose fresh
+        labels could not replace its own), less those the schedule labels this round anyway."""
         recent = self_labelled[max(0, len(self_labelled) - self.last) :]
-        return [d for d in recent if d not in new and (self.below >= 1 or held(d) < self.below)]
+        return [d for d in recent if d not in new and held(d) < self.below]
 
 
 def keep_rate(rows: list[dict]) -> float:

@@ -32,7 +32,17 @@ def test_with_below_only_difficulties_held_at_a_lower_kept_share_are_targets():
     held = {9: 0.95, 10: 0.40, 11: 0.89}.get
     assert Relabel(last=3, below=0.9).targets([9, 10, 11], [], held) == [10, 11]
     assert Relabel(last=3, below=0.4).targets([9, 10, 11], [], held) == []  # strictly under
-    assert Relabel(last=3).targets([9, 10, 11], [], held) == [9, 10, 11]  # below 1: every one, held unread
+    assert Relabel(last=3).targets([9, 10, 11], [], held) == [9, 10, 11]  # below 1: every one not held in full
+
+
+def test_a_difficulty_held_in_full_is_never_labelled_again():
+    # fresh labels replace only at a larger kept share than the held one, so none could replace a share of 1
+    held = {9: 1.0, 10: 0.999, 11: 1.0}.get
+    assert Relabel(last=3).targets([9, 10, 11], [], held) == [10]
+    assert Relabel(last=3, below=0.5).targets([9, 10, 11], [], held) == []
+    first = Holdings()
+    first.add(1, [row(9, "a", True), row(9, "b", True)])
+    assert not first.offer(9, [row(9, "c", True)])["replaced"]
 
 
 def test_a_difficulty_is_held_at_the_lowest_share_any_model_kept():
@@ -98,7 +108,9 @@ def test_without_relabel_a_round_takes_its_labels_as_before():
     assert prompts(run.sets[0][1], run.tok) == ["1111+2222="]
 
 
-OVERRIDES = RELABEL + ["rounds.count=2", "round0.train.steps=30", "rounds.train.steps=15", "rounds.problems=24"]
+# smoke.yaml's 60 round-0 steps leave round 1 holding part of its labels (12-13 of 24 here, bf16 and fp32): a set
+# held in full is never labelled again, so the relabel below needs one that is not
+OVERRIDES = RELABEL + ["rounds.count=2", "rounds.train.steps=15", "rounds.problems=24"]
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +134,7 @@ def test_a_round_labels_the_newest_difficulty_again_apart_from_its_new_one(relab
     (decision,) = json.loads((relabel_run / "round_002" / "eval.json").read_text())["relabelled"]
     round1 = [json.loads(x) for x in (relabel_run / "round_001" / "labels.jsonl").read_text().splitlines()]
     held = sum(x["kept"] for x in round1) / len(round1)
+    assert 0 < held < 1  # the fixture's precondition (OVERRIDES)
     assert decision == {"difficulty": 4, "set": 1, "replaced": entry["kept"] / 16 > held, "held_kept_fraction": held}
     assert "relabel" not in json.loads((relabel_run / "round_001" / "filter_stats.json").read_text())
     verdict = "replaced" if decision["replaced"] else f"kept the labels at {held:.1%}"
@@ -152,8 +165,8 @@ def test_a_relabelling_run_killed_mid_round_resumes_to_the_same_numbers(relabel_
 def test_a_difficulty_held_at_below_or_more_is_not_labelled_again(relabel_run, tmp_path):
     round1 = [json.loads(x) for x in (relabel_run / "round_001" / "labels.jsonl").read_text().splitlines()]
     held = sum(x["kept"] for x in round1) / len(round1)
-    assert held >= 0.5  # so below 0.5 leaves out what the relabel_run fixture (below 1) labelled again in round 2
-    overrides = [x for x in OVERRIDES if x not in RELABEL] + ["rounds.relabel={last: 1, problems: 16, below: 0.5}"]
+    assert held >= 0.25  # so below 0.25 leaves out what the relabel_run fixture (below 1) labelled again in round 2
+    overrides = [x for x in OVERRIDES if x not in RELABEL] + ["rounds.relabel={last: 1, problems: 16, below: 0.25}"]
     run_rounds(load_config(SMOKE, overrides), tmp_path, log=lambda line: None)
     labels = [json.loads(x) for x in (tmp_path / "round_002" / "labels.jsonl").read_text().splitlines()]
     assert not [x for x in labels if x.get("relabel")]
