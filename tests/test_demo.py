@@ -16,7 +16,7 @@ SHORT = [
     "eval.high=11", "eval.n=8",
     # A barely trained model can answer every twin identically (e.g. all zeros) and so pass the
     # agreement probe at any length; the cap keeps the probe of such a model short.
-    "rounds.schedule.max_new=2", "rounds.probe_problems=16",
+    "rounds.schedule.max_new=2", "rounds.probe_problems=16", "rounds.relabel.problems=16",
 ]
 
 
