@@ -49,7 +49,12 @@ def with_noise(cfg: RunConfig, task: Task, r: int, rows: list[dict]) -> list[dic
 
 
 def label_stats(r: int, difficulties: Sequence[Difficulty], rows: list[dict], filter_stats: list[list[dict]]) -> dict:
-    """filter_stats.json: counts, diagnostic accuracies and each owner's filter statistics."""
+    """filter_stats.json: counts, diagnostic accuracies and each owner's filter statistics.
+
+    Two sides of a filter, both by ground truth and for the logs only: ``kept_accuracy`` (the share of kept
+    labels that are right: what the model trains on) and ``right_kept`` (the share of right labels it kept:
+    None where none was right). A filter that keeps few labels because few are right is exact; one that also
+    drops right labels leaves part of a difficulty unlabelled (docs/EXPERIMENTS.md K1)."""
     labelled, kept, correct, kept_correct = 0, 0, 0, 0
     for row in rows:
         labelled, correct = labelled + 1, correct + row["correct"]
@@ -57,6 +62,7 @@ def label_stats(r: int, difficulties: Sequence[Difficulty], rows: list[dict], fi
             kept, kept_correct = kept + 1, kept_correct + row["correct"]
     return {"round": r, "difficulties": [difficulty_to_json(d) for d in difficulties], "labelled": labelled,
             "kept": kept, "label_accuracy": correct / max(labelled, 1), "kept_accuracy": kept_correct / max(kept, 1),
+            "right_kept": kept_correct / correct if correct else None,
             "filters": filter_stats[0] if len(filter_stats) == 1 else [s for owner in filter_stats for s in owner]}
 
 

@@ -120,7 +120,7 @@ def rounds_png(rows: Sequence[Mapping[str, Any]], title: str, ylabel: str,
                reference: bool) -> bytes:
     """Per-round diagnostics: self-labelled data quality (top) and reach at >= 99% (bottom).
 
-    Each row has ``round`` and optional ``label_accuracy``, ``kept_accuracy``, ``keep_rate``,
+    Each row has ``round`` and optional ``label_accuracy``, ``kept_accuracy``, ``right_kept``, ``keep_rate``,
     ``longest`` (``None``: nothing reached 99%, drawn as 0) and ``waited`` (the schedule added
     no data that round: shaded, with no label-quality points). With ``reference`` a dashed line
     shows the +1-per-round pace of the standard schedule (paper Fig. 10).
@@ -132,6 +132,7 @@ def rounds_png(rows: Sequence[Mapping[str, Any]], title: str, ylabel: str,
     # Fixed colours: a series keeps its colour whether or not the others have data yet.
     series = (("label_accuracy", "all self-labels correct", "o-", "#1f77b4"),
               ("kept_accuracy", "kept self-labels correct", "s-", "#ff7f0e"),
+              ("right_kept", "correct self-labels kept (filter recall)", "d:", "#9467bd"),
               ("keep_rate", "kept / labelled (filter keep rate)", "^--", "#7f7f7f"))
     waited = [r["round"] for r in rows if r.get("waited")]
     for i, x in enumerate(waited):  # no data to score: shade the round instead of plotting 0

@@ -112,7 +112,7 @@ def write_report(run_dir: Path | str) -> Path:
              plots.accuracy_png(curves, trained, latest.index, f"{title}: accuracy by round",
                                 xlabel))
     rows = [{"round": r.index, "label_accuracy": r.label_accuracy, "keep_rate": r.keep_rate,
-             "kept_accuracy": r.kept_accuracy, "longest": longest_at(r.cells),
+             "kept_accuracy": r.kept_accuracy, "right_kept": r.right_kept, "longest": longest_at(r.cells),
              "waited": r.index > 0 and r.labelled == 0}
             for r in run.evaluated]
     ylabel = "largest n×n at ≥ 99%" if grid else "longest difficulty at ≥ 99%"
@@ -306,8 +306,8 @@ def _markdown(run: RunData, summary: dict[str, Any], images: list[tuple[str, str
     out = [f"# Self-improvement report: {run.name}", "", " · ".join(f for f in facts if f), "",
            f"**Headline:** {summary['headline']}", "", "## Rounds", "",
            ("| round | status | step | probe | trained this round | labelled | kept % | label acc. "
-            "| kept-label acc. | longest ≥ 99% | wall time |"),
-           "|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+            "| kept-label acc. | right labels kept | longest ≥ 99% | wall time |"),
+           "|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in run.rounds:
         n = longest_at(r.cells) if r.evaluated else None
         reach = "—" if not r.evaluated else "none" if n is None else f"{n}×{n}" if grid else n
@@ -315,7 +315,8 @@ def _markdown(run: RunData, summary: dict[str, Any], images: list[tuple[str, str
         cols = [r.index, status, "—" if r.step is None else r.step, _fmt_probe(r.probe),
                 fmt_difficulties(r.sampled),
                 "—" if r.labelled is None else r.labelled, _pct(r.keep_rate),
-                _pct(r.label_accuracy), _pct(r.kept_accuracy), reach, fmt_duration(r.wall_time_s)]
+                _pct(r.label_accuracy), _pct(r.kept_accuracy), _pct(r.right_kept), reach,
+                fmt_duration(r.wall_time_s)]
         out.append("| " + " | ".join(map(str, cols)) + " |")
     # The threshold comes from probe.json: the config may leave it at the schedule's default.
     probed = [r for r in run.rounds if r.probe]

@@ -239,10 +239,12 @@ def relabel_targets(relabel, self_labelled: list, new: list, holdings: list[Hold
 
 
 def relabel_stats(difficulty, rows: list[dict]) -> dict:
-    """One relabelled difficulty's counts (``kept_accuracy`` by ground truth, for the logs only)."""
+    """One relabelled difficulty's counts (``kept_accuracy`` and ``right_kept`` by ground truth, for the logs
+    only: ``label_records.label_stats``)."""
     kept = [x for x in rows if x["kept"]]
+    right, kept_right = sum(x["correct"] for x in rows), sum(x["correct"] for x in kept)
     return {"difficulty": difficulty_to_json(difficulty), "labelled": len(rows), "kept": len(kept),
-            "kept_accuracy": sum(x["correct"] for x in kept) / max(len(kept), 1)}
+            "kept_accuracy": kept_right / max(len(kept), 1), "right_kept": kept_right / right if right else None}
 
 
 def take_labels(run: Run, r: int, rows: list[dict], targets: list, holdings: list[Holdings]) -> list[dict]:

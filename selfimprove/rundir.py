@@ -61,6 +61,7 @@ class RoundInfo:
     keep_rate: float | None = None  # kept / labelled
     label_accuracy: float | None = None  # diagnostic: all self-labels vs ground truth
     kept_accuracy: float | None = None  # diagnostic: kept self-labels vs ground truth
+    right_kept: float | None = None  # diagnostic: the share of right self-labels the filters kept
     task: str | None = None  # eval.json's task name, the fallback when config.yaml is absent
     probe: dict[Key, float] = field(default_factory=dict)  # what an accelerated schedule measured
     probe_kind: str | None = None  # "agreement" (label-free) or "accuracy" (ground truth)
@@ -161,6 +162,7 @@ def _load_round(files: RunDir, index: int, notes: list[str]) -> RoundInfo:
         if info.labelled != 0:  # a waiting round labelled nothing: no accuracy to speak of
             info.label_accuracy = fs.get("label_accuracy")
             info.kept_accuracy = fs.get("kept_accuracy")
+            info.right_kept = fs.get("right_kept")  # absent before session 37, None where none was right
     pr = _read_json(files.probe(index), notes)
     if pr is not None:
         info.probe_kind, info.probe_threshold = pr.get("kind"), pr.get("threshold")

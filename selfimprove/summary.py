@@ -1,12 +1,12 @@
 """A finished round in two forms: the summary line of metrics.jsonl and the console line.
 
     >>> record = {"round": 2, "step": 30, "cells": [{"difficulty": 1, "accuracy": 1.0}], "wall_time_s": 90.0}
-    >>> stats = {"labelled": 64, "kept": 48, "label_accuracy": 0.75, "kept_accuracy": 0.9}
+    >>> stats = {"labelled": 64, "kept": 48, "label_accuracy": 0.75, "kept_accuracy": 0.9, "right_kept": 0.9}
     >>> summary = round_summary(record, stats)
     >>> summary["kept_fraction"], summary["longest_at_99"]
     (0.75, 1)
     >>> round_line(2, [1, 2, 3, 4], stats, summary)
-    'round   2 | trained 1..4 | labelled 64 kept 75.0% label acc 75.0% kept acc 90.0% | longest >=99%: 1 | 1.5 min'
+    'round   2 | trained 1..4 | labelled 64 kept 75.0% label acc 75.0% kept acc 90.0% right kept 90.0% | longest >=99%: 1 | 1.5 min'
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def round_line(r: int, trained: list, stats: dict | None, summary: dict, relabel
     if stats and not stats["labelled"]:
         parts.append("no new data: the schedule waited (consolidation round)")
     elif stats:
+        right_kept = stats.get("right_kept")  # absent in run directories written before it
         parts.append(f"labelled {stats['labelled']} kept {stats['kept'] / stats['labelled']:.1%}"
-                     f" label acc {stats['label_accuracy']:.1%} kept acc {stats['kept_accuracy']:.1%}")
+                     f" label acc {stats['label_accuracy']:.1%} kept acc {stats['kept_accuracy']:.1%}"
+                     + ("" if right_kept is None else f" right kept {right_kept:.1%}"))
     for decision, counts in zip(relabelled or [], (stats or {}).get("relabel", [])):
         verdict = "replaced" if decision["replaced"] else f"kept the labels at {decision['held_kept_fraction']:.1%}"
         parts.append(f"relabelled {format_difficulty(difficulty_from_json(counts['difficulty']))}: kept "

@@ -131,6 +131,8 @@ def test_a_round_labels_the_newest_difficulty_again_apart_from_its_new_one(relab
     assert stats["labelled"] == 24 and stats["difficulties"] == [5]  # the new difficulty's counts alone
     (entry,) = stats["relabel"]
     assert entry["difficulty"] == 4 and entry["labelled"] == 16 and entry["kept"] == sum(x["kept"] for x in fresh)
+    right = [x for x in fresh if x["correct"]]
+    assert entry["right_kept"] == (sum(x["kept"] for x in right) / len(right) if right else None)
     (decision,) = json.loads((relabel_run / "round_002" / "eval.json").read_text())["relabelled"]
     round1 = [json.loads(x) for x in (relabel_run / "round_001" / "labels.jsonl").read_text().splitlines()]
     held = sum(x["kept"] for x in round1) / len(round1)

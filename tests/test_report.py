@@ -62,7 +62,7 @@ def _addition_run(run: Path) -> None:
     for r, reach, acc in ((1, 11, 0.96), (2, 13, 0.98)):
         _write_round(run, r, _curve(reach), list(range(1, 11 + r)), task="reverse_addition",
                      stats={"difficulties": [10 + r], "labelled": 1000, "kept": 900 + 10 * r,
-                            "label_accuracy": acc, "kept_accuracy": 0.999, "filters": []})
+                            "label_accuracy": acc, "kept_accuracy": 0.999, "right_kept": acc - 0.02, "filters": []})
 
 
 def _check_pngs(plots: Path, names: list[str]) -> None:
@@ -130,7 +130,7 @@ def test_report_on_finished_addition_run(tmp_path: Path) -> None:
     assert "longest at ≥ 99%: 13 (round 2)" in md
     assert "rounds done: 3 (round 0 + 2 self-improvement)" in md
     assert "wall time 4 min 30 s" in md
-    assert "| 91.0% | 96.0% |" in md  # round 1: kept %, label accuracy
+    assert "| 91.0% | 96.0% | 99.9% | 94.0% | 11 |" in md  # round 1: kept %, label / kept-label acc., right kept
     assert "![Accuracy by difficulty, one line per round](plots/accuracy.png)" in md
     s = summarize(run)
     assert (s["longest_at_99"], s["best_longest_at_99"], s["rounds_done"]) == (13, 13, 3)

@@ -48,6 +48,8 @@ def test_smoke_run_writes_every_file_of_the_run_directory(smoke_run):
     assert all(x["kept"] == (x["dropped_by"] is None) for x in labels)
     stats = json.loads((smoke_run / "round_001" / "filter_stats.json").read_text())
     assert stats["labelled"] == 64 and stats["kept"] == sum(x["kept"] for x in labels)
+    right = [x for x in labels if x["correct"]]  # the filters' recall, from the rows themselves
+    assert stats["right_kept"] == (sum(x["kept"] for x in right) / len(right) if right else None)
     assert [f["name"] for f in stats["filters"]] == ["consistency", "length"]
     metrics = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
     assert sum(m.get("kind") == "round" for m in metrics) == 3
