@@ -48,21 +48,23 @@ def with_noise(cfg: RunConfig, task: Task, r: int, rows: list[dict]) -> list[dic
     return rows
 
 
-def label_stats(r: int, difficulties: Sequence[Difficulty], rows: list[dict], filter_stats: list[list[dict]]) -> dict:
-    """filter_stats.json: counts, diagnostic accuracies and each owner's filter statistics.
+def filter_scores(rows: list[dict]) -> dict:
+    """Two sides of the filters on ``rows``, both by ground truth and for the logs only: ``kept_accuracy``
+    (the share of kept labels that are right: what the model trains on; 0 when none was kept) and
+    ``right_kept`` (the share of right labels kept: None where none was right). A filter that keeps few
+    labels because few are right is exact; one that also drops right labels leaves part of a difficulty
+    unlabelled, and what it leaves out is what its labeller found hard (docs/EXPERIMENTS.md K1, F8)."""
+    kept = [row for row in rows if row["kept"]]
+    right, kept_right = sum(row["correct"] for row in rows), sum(row["correct"] for row in kept)
+    return {"kept_accuracy": kept_right / max(len(kept), 1), "right_kept": kept_right / right if right else None}
 
-    Two sides of a filter, both by ground truth and for the logs only: ``kept_accuracy`` (the share of kept
-    labels that are right: what the model trains on) and ``right_kept`` (the share of right labels it kept:
-    None where none was right). A filter that keeps few labels because few are right is exact; one that also
-    drops right labels leaves part of a difficulty unlabelled (docs/EXPERIMENTS.md K1)."""
-    labelled, kept, correct, kept_correct = 0, 0, 0, 0
-    for row in rows:
-        labelled, correct = labelled + 1, correct + row["correct"]
-        if row["kept"]:
-            kept, kept_correct = kept + 1, kept_correct + row["correct"]
+
+def label_stats(r: int, difficulties: Sequence[Difficulty], rows: list[dict], filter_stats: list[list[dict]]) -> dict:
+    """filter_stats.json: counts, diagnostic accuracies (``filter_scores``) and each owner's filter statistics."""
+    labelled, kept = len(rows), sum(row["kept"] for row in rows)
     return {"round": r, "difficulties": [difficulty_to_json(d) for d in difficulties], "labelled": labelled,
-            "kept": kept, "label_accuracy": correct / max(labelled, 1), "kept_accuracy": kept_correct / max(kept, 1),
-            "right_kept": kept_correct / correct if correct else None,
+            "kept": kept, "label_accuracy": sum(row["correct"] for row in rows) / max(labelled, 1),
+            **filter_scores(rows),
             "filters": filter_stats[0] if len(filter_stats) == 1 else [s for owner in filter_stats for s in owner]}
 
 

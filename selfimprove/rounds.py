@@ -29,7 +29,7 @@ from selfimprove.evaluate import accuracy_probe, evaluate_each, grid
 from selfimprove.filters import twin_counts
 from selfimprove.generate import Decoding
 from selfimprove.io import read_json, run_dir_lock
-from selfimprove.label_records import kept_set, label_rows, label_stats, with_noise
+from selfimprove.label_records import filter_scores, kept_set, label_rows, label_stats, with_noise
 from selfimprove.labelling import agreement_probe, fresh_problems, label_round
 from selfimprove.layout import RunDir
 from selfimprove.loggers import open_loggers, round_scalars
@@ -239,12 +239,9 @@ def relabel_targets(relabel, self_labelled: list, new: list, holdings: list[Hold
 
 
 def relabel_stats(difficulty, rows: list[dict]) -> dict:
-    """One relabelled difficulty's counts (``kept_accuracy`` and ``right_kept`` by ground truth, for the logs
-    only: ``label_records.label_stats``)."""
-    kept = [x for x in rows if x["kept"]]
-    right, kept_right = sum(x["correct"] for x in rows), sum(x["correct"] for x in kept)
-    return {"difficulty": difficulty_to_json(difficulty), "labelled": len(rows), "kept": len(kept),
-            "kept_accuracy": kept_right / max(len(kept), 1), "right_kept": kept_right / right if right else None}
+    """One relabelled difficulty's counts and ``filter_scores`` (by ground truth, for the logs only)."""
+    return {"difficulty": difficulty_to_json(difficulty), "labelled": len(rows), "kept": sum(x["kept"] for x in rows),
+            **filter_scores(rows)}
 
 
 def take_labels(run: Run, r: int, rows: list[dict], targets: list, holdings: list[Holdings]) -> list[dict]:

@@ -1,6 +1,6 @@
-"""filter_stats.json's diagnostic counts (label_records.label_stats)."""
+"""filter_stats.json's diagnostic counts (label_records.label_stats, filter_scores)."""
 
-from selfimprove.label_records import label_stats
+from selfimprove.label_records import filter_scores, label_stats
 
 
 def _row(kept: bool, correct: bool) -> dict:
@@ -25,3 +25,10 @@ def test_an_exact_filter_keeps_every_right_label_and_no_wrong_one():
 def test_recall_is_none_not_zero_when_no_label_was_right():
     stats = label_stats(1, [1], [_row(True, False), _row(False, False)], [[]])
     assert stats["right_kept"] is None and stats["kept_accuracy"] == 0.0
+
+
+def test_relabelled_and_new_difficulties_are_scored_alike():
+    rows = [_row(True, True), _row(False, True), _row(True, False)]
+    stats = label_stats(1, [1], rows, [[]])
+    assert filter_scores(rows) == {k: stats[k] for k in ("kept_accuracy", "right_kept")} == \
+        {"kept_accuracy": 0.5, "right_kept": 0.5}
