@@ -30,7 +30,8 @@ Each task declares its own twins (``twins``, and ``shifted_twins`` for a second 
         digits and none starts with 0): the label's value must be 68 * 10^2 + (312 - 2 * 10^2) = 6912
         exactly, the carry from below included. Both questions are shorter than the problem, and
         the rule fixes every digit of the label, so a wrong label passes only if the model errs on
-        the short sums too (opt-in, ``splits`` per problem; one twin that asks two questions)
+        the short sums too (opt-in, ``splits`` per problem at distinct points, as many as there are
+        when fewer; each one twin that asks two questions)
 
 A wrong label passes only when the model makes the *matching* mistake on every twin, which is
 much rarer than one mistake. An answer that cannot be mapped (malformed, unknown maze node)
@@ -121,9 +122,9 @@ def twins(task: Task, problem: Problem, rng: random.Random, shifts: int = 0, cut
 def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 0,
                 cuts: int = 0, splits: int = 0, plain: bool = True) -> tuple[list[Twin], list[list[Twin]]]:
     """``twins`` kept apart: the task's twins, and one group per shift, then one per cut, then
-    one per split (as many twins as the task gives for one: addition one shifted sum, one
+    one per split point (as many twins as the task gives for one: addition one shifted sum, one
     top-digit sum or one two-question split, copy and reverse the two halves of one split, none
-    where a problem has none). The same draws from ``rng`` as ``twins``; without cuts and splits,
+    where a problem has none; splits at distinct points, as many as the problem has when fewer). The same draws from ``rng`` as ``twins``; without cuts and splits,
     the same draws as before they existed. ``plain=False``: no task twins (the first list is empty).
 
     >>> from selfimprove.tasks import get_task
@@ -137,7 +138,8 @@ def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 
     own = task.twins(problem, rng) if plain else []
     shifted = [task.shifted_twins(problem, rng) for _ in range(shifts)]  # type: ignore[attr-defined]
     cut = [task.cut_twins(problem, rng) for _ in range(cuts)]  # type: ignore[attr-defined]
-    return own, shifted + cut + [task.split_twins(problem, rng) for _ in range(splits)]  # type: ignore[attr-defined]
+    split = [[t] for t in task.split_twins(problem, rng, splits)] if splits else []  # type: ignore[attr-defined]
+    return own, shifted + cut + split
 
 
 def twin_prompts(twins: Sequence[Twin]) -> list[str]:

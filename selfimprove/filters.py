@@ -230,7 +230,8 @@ class ConsistencyFilter:
     # two shorter ones for copy and reverse (it changes the length); cuts: the sum of the top
     # digits alone for addition (a short problem, where a mistake tied to the new length is absent);
     # splits: for addition the top and the low digits' sums, two short problems that together fix
-    # every digit of the label (the cut cannot see the carry from below). plain: false leaves out
+    # every digit of the label (the cut cannot see the carry from below), at as many distinct split
+    # points (all a sum has when fewer: splits: 99 asks every one). plain: false leaves out
     # the task's own twins (b + a, a re-split), which have the new length and so drop right labels
     # whenever the model errs on them.
     shifts: int = 0

@@ -329,16 +329,20 @@ def test_split_twins_ask_two_shorter_sums_that_fix_the_label_exactly(name, la, l
     label = task.solve(problem)
     _, groups = twin_groups(task, problem, rng, splits=2)
     split = [t for group in groups for t in group]
+    longer = max(la, lb)
+    points = [k for k in range(1, min(la, lb)) if max(longer - k, k + 1) < longer]  # both questions shorter
     if min(la, lb) < 2 or max(la, lb) < 3:
-        assert split == []
+        assert split == [] and points == []
         return
-    assert len(split) == 2
-    for twin in split:
+    assert len(split) == min(2, len(points)) and all(len(group) == 1 for group in groups)
+    cut_at = [len(str(task.parse(t.prompts[1]).a)) - 1 for t in split]
+    assert len(set(cut_at)) == len(cut_at) and set(cut_at) <= set(points)  # distinct split points
+    for j, twin in enumerate(split):
         top, low = (task.parse(q) for q in twin.prompts)
         # Both questions are shorter than the problem, with operands of equal length where the
         # problem's are equal (an equal-length model never saw anything else) and no leading 0.
         assert max(task.difficulty(top), task.difficulty(low)) < task.difficulty(problem)
-        if la == lb:  # split near the middle (with unequal operands the shorter one bounds the cut)
+        if la == lb and j == 0:  # the first split near the middle (unequal operands: the shorter bounds it)
             assert max(task.difficulty(top), task.difficulty(low)) <= la // 2 + 2
         assert len(str(low.a)) == len(str(low.b)) and str(low.a)[0] == str(low.b)[0] == "1"
         assert (la != lb) or len(str(top.a)) == len(str(top.b))
@@ -351,6 +355,50 @@ def test_split_twins_ask_two_shorter_sums_that_fix_the_label_exactly(name, la, l
             if problem.a + problem.b + off > 0:
                 assert not twin.agrees(task.write_total(problem, problem.a + problem.b + off), *answers)
         assert not twin.agrees(label + "0", *answers) and not twin.agrees(label, "1+2", answers[1])
+
+
+def short_sighted_sum(a: int, b: int, window: int) -> int:
+    """a + b by a model that decides each column's carry-in by looking at most ``window`` columns
+    down: through a longer run of columns summing to 9 it guesses no carry (forward addition's
+    lookahead miss, docs/EXPERIMENTS.md F9, FS1)."""
+    xs, ys = str(a)[::-1], str(b)[::-1]
+    n = max(len(xs), len(ys))
+    col = [int(xs[i] if i < len(xs) else 0) + int(ys[i] if i < len(ys) else 0) for i in range(n)]
+
+    def carry_into(i: int) -> int:
+        for j in range(i - 1, max(-1, i - 1 - window), -1):
+            if col[j] != 9:
+                return int(col[j] >= 10)
+        return 0  # the run of nines reaches past the window (or the bottom): no carry guessed
+
+    return sum(((col[i] + carry_into(i)) % 10) * 10**i for i in range(n)) + carry_into(n) * 10**n
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_splits_at_every_point_catch_a_lookahead_miss_that_one_middle_split_repeats(seed):
+    """A run of nines longer than the model's lookahead, with the carry starting below it: the
+    label misses the carry. A split below the run's source leaves the miss in the low sum, which
+    the model answers with the same miss, so that split agrees with the wrong label; a split point
+    that cuts the run gives a low sum with a shorter run, which the model gets right."""
+    task, rng = get_task("forward_addition"), random.Random(seed)
+    a, b = int("3" + "4" * 6 + "7" + "21"), int("5" + "5" * 6 + "5" + "11")  # columns 9 x 6 over a carry
+    problem = task.from_addends(a, b)
+    label = task.write_total(problem, short_sighted_sum(a, b, window=3))
+    assert label != task.solve(problem)
+
+    def model_agrees(twins_):
+        answers = [task.write_total(task.parse(q), short_sighted_sum(*task.addends(task.parse(q)), window=3))
+                   for t in twins_ for q in t.prompts]
+        return consistent(label, answers, twins_)
+
+    every = [t for group in twin_groups(task, problem, rng, splits=99, plain=False)[1] for t in group]
+    assert len(every) == len(str(a)) - 2  # every point whose two questions are shorter than the problem
+    assert not model_agrees(every)
+    assert sum(model_agrees([t]) for t in every) >= 1  # some single split repeats the miss ...
+    assert sum(not model_agrees([t]) for t in every) >= 1  # ... others catch it
+    right = task.solve(problem)
+    oracle = [task.solve(task.parse(q)) for t in every for q in t.prompts]
+    assert consistent(right, oracle, every)  # a right label passes every point
 
 
 def test_a_split_catches_the_carry_in_mistake_that_passes_the_cut():

@@ -234,26 +234,34 @@ class Addition:
 
         return [Twin(self.prompt(Operands(p.a // scale, p.b // scale)), agrees)]
 
-    def split_twins(self, p: Operands, rng: random.Random) -> list[Twin]:
-        """One twin asking two shorter sums whose answers fix the whole label: the top parts
-        ``a // 10^k + b // 10^k`` and the low parts, each with a 1 put in front,
-        ``(10^k + a % 10^k) + (10^k + b % 10^k)`` (so both keep k + 1 digits and none starts with
-        0). The label's value must be ``top * 10^k + low - 2 * 10^k`` exactly.
+    def split_twins(self, p: Operands, rng: random.Random, n: int = 1) -> list[Twin]:
+        """``n`` twins at distinct split points ``k``, each asking two shorter sums whose answers
+        fix the whole label: the top parts ``a // 10^k + b // 10^k`` and the low parts, each with a
+        1 put in front, ``(10^k + a % 10^k) + (10^k + b % 10^k)`` (so both keep k + 1 digits and
+        none starts with 0). The label's value must be ``top * 10^k + low - 2 * 10^k`` exactly.
 
         The cut twin can only bound the top digits (the carry from below is unknown to it), so a
         label whose only mistake is that carry passes it (docs/EXPERIMENTS.md U6); here the low
-        sum carries it. ``k`` is drawn near the middle (the longer question at most one digit
-        longer than the shortest split allows), since the shorter a question the surer the
-        model; none when no split makes both questions shorter than the problem (an operand
-        under 2 digits, or 2 + 2 digits).
+        sum carries it. The first ``k`` is drawn near the middle (the longer question at most one
+        digit longer than the shortest split allows), since the shorter a question the surer the
+        model; the others from the remaining points, all of them when there are fewer than ``n``
+        (forward addition: a miss through a run of nines below one split point is made again in
+        its low sum, but not where a point cuts the run, EXPERIMENTS FS1). None when no split
+        makes both questions shorter than the problem (an operand under 2 digits, or 2 + 2 digits).
         """
         shorter, longer = sorted((len(str(p.a)), len(str(p.b))))
         # top keeps >= 1 digit of each operand; both questions shorter than the problem
         ks = [k for k in range(1, shorter) if max(longer - k, k + 1) < longer]
-        if not ks:
+        if not ks or n < 1:
             return []
         best = min(max(longer - k, k + 1) for k in ks)
-        k = rng.choice([k for k in ks if max(longer - k, k + 1) <= best + 1])
+        first = rng.choice([k for k in ks if max(longer - k, k + 1) <= best + 1])
+        others = [k for k in ks if k != first]
+        points = [first] + (rng.sample(others, min(n - 1, len(others))) if n > 1 else [])
+        return [self.split_at(p, k) for k in points]
+
+    def split_at(self, p: Operands, k: int) -> Twin:
+        """The split twin of ``p`` at point ``k`` (``split_twins``)."""
         scale = 10**k
         top = Operands(p.a // scale, p.b // scale)
         low = Operands(scale + p.a % scale, scale + p.b % scale)
@@ -264,7 +272,7 @@ class Addition:
                     and self.write_total(p, label) == original.strip()
                     and 0 <= rest - 2 * scale < 2 * scale and label == high * scale + rest - 2 * scale)
 
-        return [Twin(self.prompt(top), agrees, (self.prompt(low),))]
+        return Twin(self.prompt(top), agrees, (self.prompt(low),))
 
     def addends(self, problem: Operands) -> tuple[int, int]:
         """The two numbers summed (``selfimprove analyze carries`` reads their carry chains)."""

@@ -171,9 +171,10 @@ class HasCutTwins(Protocol):
 @runtime_checkable
 class HasSplitTwins(Protocol):
     """The problem cut into two shorter ones whose answers together fix the whole label:
-    ``consistency: {splits: N}`` asks for N of them."""
+    ``consistency: {splits: N}`` asks for N of them, cut at distinct points (all there are when
+    the problem has fewer)."""
 
-    def split_twins(self, problem: Problem, rng: random.Random) -> list[Twin]: ...
+    def split_twins(self, problem: Problem, rng: random.Random, n: int = 1) -> list[Twin]: ...
 
 
 @runtime_checkable
