@@ -266,7 +266,7 @@ def test_model_init_std_sets_the_spread_of_the_initial_weights():
         cfg = load_config(SMOKE, overrides)
         torch.manual_seed(0)
         net = build_network(cfg.model, Tokenizer.for_task(get_task(cfg.task.name)))
-        return float(net.embed.weight.std()), float(net.blocks[0].attn.proj.weight.std())
+        return float(net.embed.weight.detach().std()), float(net.blocks[0].attn.proj.weight.detach().std())
 
     (emb, proj), (small_emb, small_proj) = spreads([]), spreads(["model.init_std=0.005"])
     assert emb == pytest.approx(0.02, rel=0.1) and small_emb == pytest.approx(0.005, rel=0.1)
