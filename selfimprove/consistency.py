@@ -124,8 +124,9 @@ def twin_groups(task: Task, problem: Problem, rng: random.Random, shifts: int = 
     """``twins`` kept apart: the task's twins, and one group per shift, then one per cut, then
     one per split point (as many twins as the task gives for one: addition one shifted sum, one
     top-digit sum or one two-question split, copy and reverse the two halves of one split, none
-    where a problem has none; splits at distinct points, as many as the problem has when fewer). The same draws from ``rng`` as ``twins``; without cuts and splits,
-    the same draws as before they existed. ``plain=False``: no task twins (the first list is empty).
+    where a problem has none; splits at distinct points, as many as the problem has when fewer).
+    The same draws from ``rng`` as ``twins``; without cuts and splits, the same draws as before
+    they existed. ``plain=False``: no task twins (the first list is empty).
 
     >>> from selfimprove.tasks import get_task
     >>> copy = get_task("copy")

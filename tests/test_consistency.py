@@ -374,13 +374,12 @@ def short_sighted_sum(a: int, b: int, window: int) -> int:
     return sum(((col[i] + carry_into(i)) % 10) * 10**i for i in range(n)) + carry_into(n) * 10**n
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_splits_at_every_point_catch_a_lookahead_miss_that_one_middle_split_repeats(seed):
+def test_splits_at_every_point_catch_a_lookahead_miss_that_one_middle_split_repeats():
     """A run of nines longer than the model's lookahead, with the carry starting below it: the
     label misses the carry. A split below the run's source leaves the miss in the low sum, which
     the model answers with the same miss, so that split agrees with the wrong label; a split point
     that cuts the run gives a low sum with a shorter run, which the model gets right."""
-    task, rng = get_task("forward_addition"), random.Random(seed)
+    task, rng = get_task("forward_addition"), random.Random(0)  # with every point asked, rng only orders them
     a, b = int("3" + "4" * 6 + "7" + "21"), int("5" + "5" * 6 + "5" + "11")  # columns 9 x 6 over a carry
     problem = task.from_addends(a, b)
     label = task.write_total(problem, short_sighted_sum(a, b, window=3))
